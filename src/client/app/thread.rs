@@ -1,0 +1,326 @@
+//! The open conversation: its messages and system lines in time order, paging back through
+//! history, and where the agent has scrolled to.
+//!
+//! Items are a sorted `Vec` keyed by (time, id), with a set of ids to drop duplicates: a
+//! message may arrive by event, by the reply to a send, and again by a history page, and is
+//! shown once. Outbound status only moves forward. The scroll position is anchored to an
+//! item's key, not an index, so pages prepended above it and messages appended below it do
+//! not move what the agent is reading.
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+use crate::protocol::{Conversation, Message};
+
+/// How a system line should look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Info,
+    Warn,
+}
+
+/// A line the thread shows that is not a message: attribution shifts, consent and status
+/// changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemLine {
+    pub id: String,
+    pub at: String,
+    pub text: String,
+    pub tone: Tone,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Message(Message),
+    System(SystemLine),
+}
+
+pub type ItemKey = (Timestamp, String);
+
+impl Item {
+    pub fn id(&self) -> &str {
+        match self {
+            Item::Message(m) => &m.id,
+            Item::System(s) => &s.id,
+        }
+    }
+
+    pub fn at(&self) -> &str {
+        match self {
+            Item::Message(m) => &m.created_at,
+            Item::System(s) => &s.at,
+        }
+    }
+
+    pub fn key(&self) -> ItemKey {
+        let t = self.at().parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        (t, self.id().to_string())
+    }
+}
+
+/// How far back the history is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Older {
+    /// The first page has not arrived (or was lost with the connection).
+    NotLoaded,
+    Loading,
+    /// More history exists before the oldest item: the `before` of the next page.
+    More(String),
+    Complete,
+}
+
+/// Where the view is: following the newest line, or anchored with an item at the bottom and
+/// some of its lines hidden below the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scroll {
+    Bottom,
+    Anchored { key: ItemKey, hidden_below: usize },
+}
+
+pub struct Thread {
+    pub conversation: Conversation,
+    items: Vec<Item>,
+    ids: HashSet<String>,
+    pub older: Older,
+    pub first_load_asked: bool,
+    pub scroll: Scroll,
+}
+
+impl Thread {
+    pub fn new(conversation: Conversation) -> Self {
+        Thread {
+            conversation,
+            items: Vec::new(),
+            ids: HashSet::new(),
+            older: Older::NotLoaded,
+            first_load_asked: false,
+            scroll: Scroll::Bottom,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.conversation.id
+    }
+
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    pub fn last_message(&self) -> Option<&Message> {
+        self.items.iter().rev().find_map(|i| match i {
+            Item::Message(m) => Some(m),
+            Item::System(_) => None,
+        })
+    }
+
+    pub fn oldest_message_id(&self) -> Option<&str> {
+        self.items.iter().find_map(|i| match i {
+            Item::Message(m) => Some(m.id.as_str()),
+            Item::System(_) => None,
+        })
+    }
+
+    /// Adds or updates a message; returns true when something visible changed.
+    pub fn upsert(&mut self, m: Message) -> bool {
+        if self.ids.contains(&m.id) {
+            let Some(i) = self.items.iter().rposition(|it| it.id() == m.id) else {
+                return false;
+            };
+            let Item::Message(old) = &self.items[i] else {
+                return false;
+            };
+            // Status moves forward only: a late "dispatched" never hides "delivered".
+            if m.status.rank() < old.status.rank() || *old == m {
+                return false;
+            }
+            self.items[i] = Item::Message(m);
+            return true;
+        }
+        self.insert(Item::Message(m));
+        true
+    }
+
+    pub fn push_system(&mut self, line: SystemLine) {
+        if !self.ids.contains(&line.id) {
+            self.insert(Item::System(line));
+        }
+    }
+
+    fn insert(&mut self, item: Item) {
+        self.ids.insert(item.id().to_string());
+        let key = item.key();
+        if self.items.last().is_none_or(|last| last.key() <= key) {
+            self.items.push(item);
+        } else {
+            let at = self.items.partition_point(|it| it.key() <= key);
+            self.items.insert(at, item);
+        }
+    }
+
+    /// Takes a history page (newest last). `latest` is the first page: it replaces the
+    /// messages held (system lines stay), since a reset may have changed history.
+    pub fn take_page(&mut self, items: Vec<Message>, next: Option<String>, latest: bool) {
+        if latest {
+            self.items.retain(|i| matches!(i, Item::System(_)));
+            self.ids = self.items.iter().map(|i| i.id().to_string()).collect();
+        }
+        let mut fresh: Vec<Item> = Vec::with_capacity(items.len());
+        for m in items {
+            if self.ids.contains(&m.id) {
+                self.upsert(m);
+            } else {
+                self.ids.insert(m.id.clone());
+                fresh.push(Item::Message(m));
+            }
+        }
+        if !fresh.is_empty() {
+            // Merge two sorted runs rather than inserting one by one.
+            fresh.sort_by_cached_key(Item::key);
+            let old = std::mem::take(&mut self.items);
+            let mut merged = Vec::with_capacity(old.len() + fresh.len());
+            let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
+            loop {
+                let take_a = match (a.peek(), b.peek()) {
+                    (Some(x), Some(y)) => x.key() <= y.key(),
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                merged.extend(if take_a { a.next() } else { b.next() });
+            }
+            self.items = merged;
+        }
+        self.older = match next {
+            Some(n) => Older::More(n),
+            None => Older::Complete,
+        };
+    }
+
+    /// The index of the item drawn at the bottom, and how many of its lines are hidden below.
+    pub fn bottom(&self) -> Option<(usize, usize)> {
+        if self.items.is_empty() {
+            return None;
+        }
+        match &self.scroll {
+            Scroll::Bottom => Some((self.items.len() - 1, 0)),
+            Scroll::Anchored { key, hidden_below } => {
+                let i = self.items.partition_point(|it| it.key() <= *key);
+                Some((i.saturating_sub(1), *hidden_below))
+            }
+        }
+    }
+
+    /// Scrolls up (towards older) by `lines`, measuring items with `height` (items, index →
+    /// lines). Returns true when the top of what is loaded came into reach.
+    pub fn scroll_up(&mut self, lines: usize, height: impl Fn(&[Item], usize) -> usize) -> bool {
+        let Some((mut i, mut hidden)) = self.bottom() else {
+            return true;
+        };
+        for _ in 0..lines {
+            if hidden + 1 < height(&self.items, i) {
+                hidden += 1;
+            } else if i > 0 {
+                i -= 1;
+                hidden = 0;
+            } else {
+                break;
+            }
+        }
+        self.scroll = Scroll::Anchored { key: self.items[i].key(), hidden_below: hidden };
+        i < 20
+    }
+
+    /// Scrolls down (towards newer) by `lines`; back at the end it follows new lines again.
+    pub fn scroll_down(&mut self, lines: usize, height: impl Fn(&[Item], usize) -> usize) {
+        let Some((mut i, mut hidden)) = self.bottom() else {
+            return;
+        };
+        for _ in 0..lines {
+            if hidden > 0 {
+                hidden -= 1;
+            } else if i + 1 < self.items.len() {
+                i += 1;
+                hidden = height(&self.items, i).saturating_sub(1);
+            } else {
+                break;
+            }
+        }
+        self.scroll = if i + 1 == self.items.len() && hidden == 0 {
+            Scroll::Bottom
+        } else {
+            Scroll::Anchored { key: self.items[i].key(), hidden_below: hidden }
+        };
+    }
+
+    pub fn scroll_to_top(&mut self) {
+        if let Some(first) = self.items.first() {
+            self.scroll = Scroll::Anchored { key: first.key(), hidden_below: 0 };
+        }
+    }
+
+    pub fn is_following(&self) -> bool {
+        self.scroll == Scroll::Bottom
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::testing::{ConvBuilder, at, inbound, outbound};
+    use crate::protocol::MessageStatus;
+
+    fn thread() -> Thread {
+        Thread::new(ConvBuilder::new("c1", "+14155550100").build())
+    }
+
+    #[test]
+    fn messages_are_kept_once_in_time_order() {
+        let mut t = thread();
+        t.upsert(inbound("m2", "c1", "second", &at(10, 2)));
+        t.upsert(inbound("m1", "c1", "first", &at(10, 1)));
+        t.upsert(inbound("m2", "c1", "second", &at(10, 2)));
+        let ids: Vec<_> = t.items().iter().map(Item::id).collect();
+        assert_eq!(ids, ["m1", "m2"]);
+    }
+
+    #[test]
+    fn status_only_moves_forward() {
+        let mut t = thread();
+        let mut m = outbound("m1", "c1", "hi", &at(10, 1));
+        m.status = MessageStatus::Delivered;
+        t.upsert(m.clone());
+        m.status = MessageStatus::Dispatched;
+        assert!(!t.upsert(m));
+        assert_eq!(t.last_message().unwrap().status, MessageStatus::Delivered);
+    }
+
+    #[test]
+    fn older_pages_merge_and_keep_the_anchor() {
+        let mut t = thread();
+        let page2: Vec<_> =
+            (10..20).map(|i| inbound(&format!("m{i}"), "c1", "x", &at(10, i))).collect();
+        t.take_page(page2, Some("m10".into()), true);
+        t.scroll_up(3, |_, _| 2);
+        let before = t.bottom().map(|(i, h)| (t.items()[i].id().to_string(), h));
+        let page1: Vec<_> =
+            (0..10).map(|i| inbound(&format!("m{i:02}"), "c1", "x", &at(9, i))).collect();
+        t.take_page(page1, None, false);
+        assert_eq!(t.items().len(), 20);
+        assert_eq!(t.older, Older::Complete);
+        let after = t.bottom().map(|(i, h)| (t.items()[i].id().to_string(), h));
+        assert_eq!(before, after);
+    }
+
+    #[test]
+    fn scrolling_back_down_follows_again() {
+        let mut t = thread();
+        for i in 0..5 {
+            t.upsert(inbound(&format!("m{i}"), "c1", "x", &at(10, i)));
+        }
+        t.scroll_up(4, |_, _| 2);
+        assert!(!t.is_following());
+        t.scroll_down(100, |_, _| 2);
+        assert!(t.is_following());
+    }
+}

@@ -1,0 +1,48 @@
+//! Wall-clock time as the engine records it: milliseconds since the Unix epoch, written as
+//! RFC 3339 UTC with milliseconds (`2026-11-22T10:00:00.123Z`), which sorts as text.
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// `ms` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn fmt_ms(ms: i64) -> String {
+    let ts = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let dt = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Parses an RFC 3339 time into ms since the epoch.
+pub fn parse_ms(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+}
+
+/// The calendar month (UTC) of `ms`, `YYYY-MM`.
+pub fn month_of(ms: i64) -> String {
+    fmt_ms(ms)[..7].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_parses_back() {
+        let ms = 1_795_000_000_123;
+        let s = fmt_ms(ms);
+        assert_eq!(s.len(), 24);
+        assert!(s.ends_with(".123Z"), "{s}");
+        assert_eq!(parse_ms(&s), Some(ms));
+        assert_eq!(month_of(ms), s[..7]);
+        assert_eq!(fmt_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,278 @@
+//! The routing engine: one writer (the [`router`]) applies every change to the store, appends
+//! events, commits, then publishes to the [`hub`] and hands outbound messages to the
+//! [`dispatcher`], which sends them through the [`carriers`].
+//!
+//! [`Engine`] is the handle the server (and tests) use: a cheap clone of an `Arc`.
+
+pub mod carriers;
+pub mod clock;
+pub mod dispatcher;
+pub mod hub;
+pub mod router;
+pub mod state;
+pub mod store;
+
+mod api;
+mod auth;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{CarrierKind, Config, EngineSettings};
+use crate::protocol::{ApiError, Principal, Role};
+use router::{Command, Router, RouterHandle};
+use store::{SqliteRead, SqliteStore, StoreRead};
+
+pub use auth::add_agent_offline;
+pub use hub::{Hub, PublishedEvent};
+
+/// An authenticated caller and the streams it may read.
+#[derive(Debug, Clone)]
+pub struct AuthPrincipal {
+    pub principal: Principal,
+    pub streams: Vec<String>,
+}
+
+/// Where a stream stands in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub epoch: String,
+    /// The last committed `seq` (0 when the stream is empty).
+    pub head: u64,
+    /// The oldest retained `seq` (head + 1 when nothing is retained).
+    pub first: u64,
+}
+
+/// What `POST /v1/carriers/{carrier}/inbound` answers after commit.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InboundAck {
+    pub message: String,
+    /// `tenant` or `unattributed`.
+    pub routed: &'static str,
+    pub tenant: Option<String>,
+}
+
+/// A refused carrier request: the HTTP status and the error body's code and message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct IngressError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl IngressError {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> IngressError {
+        IngressError { status, code, message: message.into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("storage: {0}")]
+    Store(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    hub: Hub,
+    router: RouterHandle,
+    reader: Arc<SqliteRead>,
+    /// SHA-256 of the in-memory token of the local owner (embedded mode); never stored.
+    local_owner: [u8; 32],
+    local_owner_token: String,
+    inbound_total: AtomicU64,
+    calls_total: AtomicU64,
+}
+
+impl Engine {
+    /// Opens (or creates) the store in `data_dir`, applies the configuration, and starts the
+    /// router, the dispatcher and the carriers. Needs a Tokio runtime.
+    pub async fn open(config: Config, data_dir: &Path) -> Result<Engine, EngineError> {
+        let config = Arc::new(config);
+        let dir = data_dir.to_path_buf();
+        let store = tokio::task::spawn_blocking(move || {
+            crate::domain::phone::warm();
+            SqliteStore::open(&dir)
+        })
+        .await
+        .map_err(|e| EngineError::Store(e.to_string()))?
+        .map_err(|e| EngineError::Store(e.to_string()))?;
+        let reader = Arc::new(store.reader(4).map_err(|e| EngineError::Store(e.to_string()))?);
+        let hub = Hub::new();
+        let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
+        let (router, handle, rx) = Router::new(config.clone(), Box::new(store), hub.clone(), dispatch_tx.clone())?;
+        for job in router.pending_jobs() {
+            let _ = dispatch_tx.send(job);
+        }
+        std::thread::Builder::new()
+            .name("shortbox-router".into())
+            .spawn(move || router.run(rx))
+            .map_err(|e| EngineError::Store(format!("cannot start the router: {e}")))?;
+
+        let mut carriers = carriers::Carriers::default();
+        for c in &config.carriers {
+            if c.kind == CarrierKind::Sim {
+                let sim = Arc::new(carriers::sim::SimCarrier::new(&c.id, c.sim.clone(), handle.clone()));
+                if c.sim.openings || c.sim.chatter_every_s > 0 {
+                    let codes: Vec<String> =
+                        config.codes.iter().filter(|code| code.carrier == c.id).map(|code| code.code.clone()).collect();
+                    let keywords: Vec<(String, String)> = config
+                        .tenants
+                        .iter()
+                        .flat_map(|t| t.keywords.iter().map(|k| (k.code.clone(), k.word.to_uppercase())))
+                        .filter(|(code, _)| codes.contains(code))
+                        .collect();
+                    let codes = if c.sim.openings { codes } else { Vec::new() };
+                    tokio::spawn(sim.clone().drive(codes, keywords));
+                }
+                carriers.insert(c.id.clone(), carriers::Carrier::Sim(sim));
+            }
+        }
+        tokio::spawn(dispatcher::run(dispatch_rx, handle.clone(), Arc::new(carriers)));
+        let prune = handle.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                if !prune.send(Command::Prune).await {
+                    return;
+                }
+            }
+        });
+
+        let (local_owner_token, local_owner) = auth::new_token();
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                config,
+                hub,
+                router: handle,
+                reader,
+                local_owner,
+                local_owner_token,
+                inbound_total: AtomicU64::new(0),
+                calls_total: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.config.engine
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// A token for the local owner of an embedded engine: valid while this process runs,
+    /// never written anywhere.
+    pub fn local_owner_token(&self) -> &str {
+        &self.inner.local_owner_token
+    }
+
+    /// The principal behind a bearer token, if the token is known and not revoked.
+    pub async fn authenticate(&self, token: &str) -> Option<AuthPrincipal> {
+        auth::authenticate(self, token).await
+    }
+
+    /// Runs one protocol call on behalf of `who`.
+    pub async fn call(&self, who: &AuthPrincipal, method: &str, params: Value) -> Result<Value, ApiError> {
+        self.inner.calls_total.fetch_add(1, Ordering::Relaxed);
+        api::call(self, who, method, params).await
+    }
+
+    pub async fn stream_position(&self, stream: &str) -> Result<StreamPosition, ApiError> {
+        let reader = self.inner.reader.clone();
+        let name = stream.to_string();
+        let (found, first) = tokio::task::spawn_blocking(move || {
+            let found = reader.stream(&name)?;
+            let first = reader.first_seq(&name)?;
+            Ok::<_, store::StoreError>((found, first))
+        })
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        let (epoch, head) = found.ok_or_else(|| ApiError::not_found(format!("no stream {stream}")))?;
+        Ok(StreamPosition { epoch, head, first: first.unwrap_or(head + 1) })
+    }
+
+    /// Committed events of `stream` with `seq > after`, oldest first, at most `limit`.
+    pub async fn read_events(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<PublishedEvent>, ApiError> {
+        let reader = self.inner.reader.clone();
+        let name = stream.to_string();
+        let events = tokio::task::spawn_blocking(move || reader.read_events(&name, after, limit))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(events
+            .into_iter()
+            .map(|e| PublishedEvent { stream: Arc::from(e.stream.as_str()), seq: e.seq, frame: Arc::from(e.frame()) })
+            .collect())
+    }
+
+    /// Carrier-neutral JSON inbound (`POST /v1/carriers/{carrier}/inbound`). Answers only after
+    /// the message is committed.
+    pub async fn carrier_inbound(&self, carrier: &str, bearer: Option<&str>, body: &[u8]) -> Result<InboundAck, IngressError> {
+        let cmd = api::parse_inbound(self.config(), carrier, bearer, body)?;
+        self.inbound(cmd).await
+    }
+
+    /// Routes one inbound message already checked at the edge.
+    pub async fn inbound(&self, cmd: router::InboundCommand) -> Result<InboundAck, IngressError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.inner.router.send(Command::Inbound(cmd, tx)).await {
+            return Err(IngressError::new(503, "unavailable", "the engine is shutting down; retry later"));
+        }
+        let ack = rx
+            .await
+            .map_err(|_| IngressError::new(503, "unavailable", "the engine is shutting down; retry later"))?;
+        self.inner.inbound_total.fetch_add(1, Ordering::Relaxed);
+        ack
+    }
+
+    /// Adds an agent and returns its token (only the token's hash is stored).
+    pub async fn add_agent(&self, name: &str, role: Role, tenants: &[String]) -> Result<String, EngineError> {
+        let (token, row) = auth::new_agent(self.config(), name, role, tenants)?;
+        let (tx, rx) = oneshot::channel();
+        if !self.inner.router.send(Command::AddAgent { row, answer: tx }).await {
+            return Err(EngineError::Stopped);
+        }
+        rx.await.map_err(|_| EngineError::Stopped)?.map_err(EngineError::Store)?;
+        Ok(token)
+    }
+
+    /// Prometheus text for `GET /metrics`.
+    pub fn metrics_text(&self) -> String {
+        format!(
+            "# TYPE shortbox_inbound_total counter\nshortbox_inbound_total {}\n\
+             # TYPE shortbox_calls_total counter\nshortbox_calls_total {}\n",
+            self.inner.inbound_total.load(Ordering::Relaxed),
+            self.inner.calls_total.load(Ordering::Relaxed)
+        )
+    }
+
+    pub(crate) fn router(&self) -> &RouterHandle {
+        &self.inner.router
+    }
+
+    pub(crate) fn reader(&self) -> &Arc<SqliteRead> {
+        &self.inner.reader
+    }
+}

@@ -1,0 +1,243 @@
+//! The router's in-memory state, kept in step with the store: codes, keywords, tenants, prices
+//! (from the configuration) and attribution, conversations, idempotency keys, pending outbound
+//! messages, spend and stream heads (from the store). Hot lookups never touch the disk.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::{CodeKindConfig, Config, TenantConfig};
+use crate::domain::spend::usd_to_micros;
+use crate::engine::store::{ConversationExtra, Snapshot};
+use crate::protocol::{
+    Attribution, AttributionState, CodeInfo, CodeKind, ConsentState, Conversation, Message, TenantRef,
+};
+
+#[derive(Debug, Clone)]
+pub struct CodeState {
+    pub digits: String,
+    pub country: String,
+    pub kind: CodeKind,
+    pub tenant: Option<String>,
+    pub mps: u32,
+    pub carrier: String,
+}
+
+impl CodeState {
+    pub fn info(&self) -> CodeInfo {
+        CodeInfo {
+            code: self.digits.clone(),
+            country: self.country.clone(),
+            kind: self.kind,
+            tenant: self.tenant.clone(),
+            mps: self.mps,
+        }
+    }
+
+    /// A tenant may send on shared codes and on its own dedicated codes.
+    pub fn usable_by(&self, tenant: &str) -> bool {
+        match self.kind {
+            CodeKind::Shared => true,
+            CodeKind::Dedicated => self.tenant.as_deref() == Some(tenant),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TenantState {
+    pub config: TenantConfig,
+    pub limit_micros: i64,
+}
+
+impl TenantState {
+    pub fn reference(&self) -> TenantRef {
+        TenantRef { id: self.config.id.clone(), name: self.config.name.clone() }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KeywordOwner {
+    pub tenant: String,
+    pub double_opt_in: bool,
+}
+
+/// Who owns replies on a shared code for one subscriber (rule A1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holder {
+    pub tenant: String,
+    pub since: String,
+    /// The dispatched outbound message behind it (None when a keyword or ops set it).
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConvState {
+    pub conv: Conversation,
+    pub extra: ConversationExtra,
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotent {
+    pub fingerprint: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Spend {
+    pub month: String,
+    pub spent_micros: i64,
+    /// Highest notice already raised this month (0, 80 or 100).
+    pub notified: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct StreamHead {
+    pub epoch: String,
+    pub head: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub tenants: HashMap<String, TenantState>,
+    pub codes: HashMap<String, CodeState>,
+    /// (code, WORD) → owner.
+    pub keywords: HashMap<(String, String), KeywordOwner>,
+    /// Price per segment by subscriber country, micro-dollars.
+    pub prices: HashMap<String, i64>,
+    /// (code, subscriber) → holder.
+    pub attribution: HashMap<(String, String), Holder>,
+    pub conversations: HashMap<String, ConvState>,
+    /// (tenant, subscriber) → conversation id.
+    pub conversation_index: HashMap<(String, String), String>,
+    pub subscribers: HashSet<String>,
+    /// (tenant, client_msg_id) → first result.
+    pub idempotency: HashMap<(String, String), Idempotent>,
+    /// Outbound messages not yet in a terminal state.
+    pub pending_out: HashMap<String, Message>,
+    pub spend: HashMap<String, Spend>,
+    pub streams: HashMap<String, StreamHead>,
+}
+
+impl State {
+    /// Builds the state from the configuration and a snapshot of the store.
+    pub fn new(config: &Config, snap: Snapshot) -> State {
+        let mut s = State::default();
+        for t in &config.tenants {
+            s.tenants.insert(
+                t.id.clone(),
+                TenantState { config: t.clone(), limit_micros: usd_to_micros(t.monthly_spend_limit_usd) },
+            );
+            for k in &t.keywords {
+                s.keywords.insert(
+                    (k.code.clone(), k.word.trim().to_uppercase()),
+                    KeywordOwner { tenant: t.id.clone(), double_opt_in: k.double_opt_in },
+                );
+            }
+        }
+        for c in &config.codes {
+            s.codes.insert(
+                c.code.clone(),
+                CodeState {
+                    digits: c.code.clone(),
+                    country: c.country.clone(),
+                    kind: match c.kind {
+                        CodeKindConfig::Shared => CodeKind::Shared,
+                        CodeKindConfig::Dedicated => CodeKind::Dedicated,
+                    },
+                    tenant: c.tenant.clone(),
+                    mps: c.mps,
+                    carrier: c.carrier.clone(),
+                },
+            );
+        }
+        for (country, usd) in &config.pricing {
+            s.prices.insert(country.clone(), usd_to_micros(*usd));
+        }
+        for (code, subscriber, tenant, since, message) in snap.attribution {
+            s.attribution.insert((code, subscriber), Holder { tenant, since, message });
+        }
+        for (conv, extra) in snap.conversations {
+            s.conversation_index.insert((conv.tenant.clone(), conv.subscriber.clone()), conv.id.clone());
+            s.conversations.insert(conv.id.clone(), ConvState { conv, extra });
+        }
+        s.subscribers.extend(snap.subscribers.into_iter().map(|(e164, _)| e164));
+        for (tenant, key, fingerprint, message, _) in snap.idempotency {
+            s.idempotency.insert((tenant, key), Idempotent { fingerprint, message });
+        }
+        for (m, _) in snap.pending_out {
+            s.pending_out.insert(m.id.clone(), m);
+        }
+        for (tenant, month, spent_micros, notified) in snap.spend {
+            let keep = s.spend.get(&tenant).is_none_or(|cur| cur.month < month);
+            if keep {
+                s.spend.insert(tenant, Spend { month, spent_micros, notified });
+            }
+        }
+        for (stream, epoch, head) in snap.streams {
+            s.streams.insert(stream, StreamHead { epoch, head });
+        }
+        s
+    }
+
+    pub fn tenant_ref(&self, id: &str) -> Option<TenantRef> {
+        self.tenants.get(id).map(TenantState::reference)
+    }
+
+    pub fn conversation_id(&self, tenant: &str, subscriber: &str) -> Option<&String> {
+        self.conversation_index.get(&(tenant.to_string(), subscriber.to_string()))
+    }
+
+    pub fn holder(&self, code: &str, subscriber: &str) -> Option<&Holder> {
+        self.attribution.get(&(code.to_string(), subscriber.to_string()))
+    }
+
+    /// What `tenant` sees of attribution for `subscriber` on `code`.
+    pub fn attribution_view(&self, tenant: &str, subscriber: &str, code: &str) -> Attribution {
+        match self.codes.get(code) {
+            Some(c) if c.kind == CodeKind::Dedicated => Attribution { state: AttributionState::Dedicated, since: None },
+            _ => match self.holder(code, subscriber) {
+                Some(h) if h.tenant == tenant => {
+                    Attribution { state: AttributionState::Held, since: Some(h.since.clone()) }
+                }
+                Some(h) => Attribution { state: AttributionState::Lost, since: Some(h.since.clone()) },
+                None => Attribution { state: AttributionState::None, since: None },
+            },
+        }
+    }
+
+    /// A new conversation of `tenant` with `subscriber` on `code`.
+    pub fn new_conversation(&self, id: String, tenant: &str, subscriber: &str, code: &CodeState, now: &str) -> Conversation {
+        Conversation {
+            id,
+            tenant: tenant.to_string(),
+            subscriber: subscriber.to_string(),
+            subscriber_name: None,
+            code: code.digits.clone(),
+            code_kind: code.kind,
+            country: code.country.clone(),
+            status: crate::protocol::ConversationStatus::Open,
+            snoozed_until: None,
+            assignee: None,
+            unread: 0,
+            last_message: None,
+            last_activity: now.to_string(),
+            attribution: self.attribution_view(tenant, subscriber, &code.digits),
+            consent: ConsentState::None,
+            opt_out_intent: false,
+        }
+    }
+
+    /// Dedicated codes of `tenant` in `country`: the alternatives to a shifted shared code.
+    pub fn dedicated_codes(&self, tenant: &str, country: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .codes
+            .values()
+            .filter(|c| c.kind == CodeKind::Dedicated && c.tenant.as_deref() == Some(tenant) && c.country == country)
+            .map(|c| c.digits.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn price(&self, country: &str) -> i64 {
+        self.prices.get(country).copied().unwrap_or(0)
+    }
+}

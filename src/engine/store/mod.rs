@@ -1,0 +1,175 @@
+//! Durable storage behind a trait, so that a PostgreSQL store can follow the embedded SQLite one.
+//!
+//! The router is the only writer: it decides everything in memory and hands the store one
+//! [`Write`] list per batch, which the store applies in ONE transaction (one commit, one fsync).
+//! A refused command produces no writes, so it "rolls back alone" by construction; if the commit
+//! itself fails, the router reloads its state from the store. Readers (history, lists, replay,
+//! tokens) use [`StoreRead`], which never blocks the writer.
+
+pub mod schema;
+pub mod sqlite;
+
+use crate::protocol::{Conversation, Message, MessageStatus, Role};
+
+pub use sqlite::{SqliteRead, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store at {path} is not safe to use: {reason}")]
+    Unsafe { path: String, reason: String },
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("cannot create {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+/// One durable event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub stream: String,
+    pub seq: u64,
+    pub epoch: String,
+    pub kind: String,
+    pub ts: String,
+    /// The event's `data`, as JSON text.
+    pub data: String,
+}
+
+impl StoredEvent {
+    /// The complete `ev` frame, serialized once.
+    pub fn frame(&self) -> String {
+        let mut s = String::with_capacity(self.data.len() + 128);
+        s.push_str("{\"op\":\"ev\",\"stream\":");
+        push_json_str(&mut s, &self.stream);
+        s.push_str(",\"epoch\":");
+        push_json_str(&mut s, &self.epoch);
+        s.push_str(",\"seq\":");
+        s.push_str(itoa(self.seq).as_str());
+        s.push_str(",\"kind\":");
+        push_json_str(&mut s, &self.kind);
+        s.push_str(",\"ts\":");
+        push_json_str(&mut s, &self.ts);
+        s.push_str(",\"data\":");
+        s.push_str(&self.data);
+        s.push('}');
+        s
+    }
+}
+
+fn itoa(n: u64) -> String {
+    n.to_string()
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // Stream names, epochs, kinds and timestamps are plain ASCII we generate, but escape anyway.
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// An agent as stored (the token itself is never stored, only its SHA-256).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub tenants: Vec<String>,
+    pub token_hash: [u8; 32],
+}
+
+/// One change, applied in order inside the batch's transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Subscriber { e164: String, country: String },
+    Conversation(Box<Conversation>, ConversationExtra),
+    Message(Box<Message>, MessageExtra),
+    MessageStatus { id: String, status: MessageStatus, carrier_id: Option<String>, error: Option<String> },
+    /// Ops gave an unattributed message to a tenant.
+    MessageAssigned { id: String, tenant: String, conversation: String },
+    Attribution { code: String, subscriber: String, tenant: String, since: String, message: Option<String> },
+    Idempotency { tenant: String, key: String, fingerprint: String, message: String, at_ms: i64 },
+    /// Outbox state of an outbound message: `queued`, `dispatching`; `None` removes it.
+    Outbox { message: String, state: Option<&'static str> },
+    Spend { tenant: String, month: String, spent_micros: i64, notified: u32 },
+    Event(StoredEvent),
+    StreamHead { stream: String, epoch: String, head: u64 },
+    Agent(AgentRow),
+}
+
+/// Conversation fields the router needs that are not on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConversationExtra {
+    /// When the subscriber last wrote to this tenant (ms since the epoch), for the
+    /// conversational consent window.
+    pub last_inbound_ms: Option<i64>,
+}
+
+/// Message fields that are not on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageExtra {
+    pub carrier: Option<String>,
+    pub carrier_id: Option<String>,
+    /// Why an inbound message is unattributed.
+    pub unattributed_reason: Option<String>,
+}
+
+/// What the router loads at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub conversations: Vec<(Conversation, ConversationExtra)>,
+    pub subscribers: Vec<(String, String)>,
+    /// (code, subscriber, tenant, since, message)
+    pub attribution: Vec<(String, String, String, String, Option<String>)>,
+    /// (tenant, key, fingerprint, message id, at_ms), recent ones only.
+    pub idempotency: Vec<(String, String, String, String, i64)>,
+    /// Outbound messages not yet in a terminal state, with their outbox state.
+    pub pending_out: Vec<(Message, Option<String>)>,
+    /// (tenant, month, spent, notified)
+    pub spend: Vec<(String, String, i64, u32)>,
+    /// (stream, epoch, head)
+    pub streams: Vec<(String, String, u64)>,
+}
+
+/// Query for a page of conversations.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    pub tenant: String,
+    pub status: Option<String>,
+    pub unread: Option<bool>,
+    pub attribution_lost: Option<bool>,
+    pub text: Option<String>,
+    /// Keyset cursor: (last_activity, id) of the last item of the previous page.
+    pub after: Option<(String, String)>,
+    pub limit: usize,
+}
+
+/// The single writer's side of the store.
+pub trait Store: Send {
+    /// Applies `writes` in one transaction and commits (durably) before returning.
+    fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError>;
+    /// Everything the router keeps in memory.
+    fn load(&mut self, idempotency_since_ms: i64) -> Result<Snapshot, StoreError>;
+    /// The inbound message already stored for this carrier message id, with its tenant.
+    fn find_inbound(&mut self, carrier: &str, carrier_id: &str) -> Result<Option<(String, Option<String>)>, StoreError>;
+    /// A stored message by id.
+    fn message(&mut self, id: &str) -> Result<Option<Message>, StoreError>;
+    /// Number of inbound messages in `conversation` newer than message `after`.
+    fn unread_after(&mut self, conversation: &str, after: &str) -> Result<u32, StoreError>;
+    /// Drops events older than `before_ms`; returns how many were dropped.
+    fn prune_events(&mut self, before_ts: &str) -> Result<usize, StoreError>;
+}
+
+/// Readers' side: may run on any thread, concurrently with the writer.
+pub trait StoreRead: Send + Sync {
+    fn read_events(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A stream's epoch and committed head.
+    fn stream(&self, stream: &str) -> Result<Option<(String, u64)>, StoreError>;
+    /// Oldest retained seq of a stream (None when it has no events).
+    fn first_seq(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+    fn conversations(&self, q: &ConversationQuery) -> Result<Vec<Conversation>, StoreError>;
+    fn conversation_tenant(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// Messages of a conversation older than `before` (a message id), newest last.
+    fn history(&self, conversation: &str, before: Option<&str>, limit: usize) -> Result<Vec<Message>, StoreError>;
+    fn unattributed(&self, limit: usize) -> Result<Vec<(Message, String)>, StoreError>;
+    fn agent_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<AgentRow>, StoreError>;
+}

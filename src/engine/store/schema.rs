@@ -1,0 +1,150 @@
+//! Versioned migrations. Each entry runs once, in order, inside a transaction; the version
+//! reached is kept in `PRAGMA user_version`. Never edit a migration that has shipped: add one.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+CREATE TABLE subscribers (
+    e164        TEXT PRIMARY KEY,
+    country     TEXT NOT NULL,
+    name        TEXT,
+    timezone    TEXT
+) WITHOUT ROWID;
+
+CREATE TABLE conversations (
+    id                  TEXT PRIMARY KEY,
+    tenant              TEXT NOT NULL,
+    subscriber          TEXT NOT NULL,
+    subscriber_name     TEXT,
+    code                TEXT NOT NULL,
+    code_kind           TEXT NOT NULL,
+    country             TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    snoozed_until       TEXT,
+    assignee            TEXT,
+    unread              INTEGER NOT NULL,
+    last_message        TEXT,
+    last_activity       TEXT NOT NULL,
+    attribution_state   TEXT NOT NULL,
+    attribution_since   TEXT,
+    consent             TEXT NOT NULL,
+    opt_out_intent      INTEGER NOT NULL DEFAULT 0,
+    last_inbound_ms     INTEGER,
+    UNIQUE (tenant, subscriber)
+) WITHOUT ROWID;
+CREATE INDEX conversations_by_activity ON conversations (tenant, last_activity DESC, id DESC);
+
+CREATE TABLE messages (
+    id              TEXT PRIMARY KEY,
+    conversation    TEXT,
+    tenant          TEXT,
+    direction       TEXT NOT NULL,
+    code            TEXT NOT NULL,
+    subscriber      TEXT NOT NULL,
+    body            TEXT NOT NULL,
+    encoding        TEXT NOT NULL,
+    segments        INTEGER NOT NULL,
+    cost_micros     INTEGER NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    client_msg_id   TEXT,
+    author          TEXT,
+    routed_by       TEXT,
+    evidence        TEXT,
+    error           TEXT,
+    reclaim         INTEGER NOT NULL DEFAULT 0,
+    opt_out_intent  INTEGER NOT NULL DEFAULT 0,
+    carrier         TEXT,
+    carrier_id      TEXT,
+    unattributed    TEXT
+) WITHOUT ROWID;
+CREATE INDEX messages_by_conversation ON messages (conversation, id) WHERE conversation IS NOT NULL;
+CREATE UNIQUE INDEX messages_by_carrier_id ON messages (carrier, carrier_id, direction)
+    WHERE carrier_id IS NOT NULL;
+CREATE INDEX messages_unattributed ON messages (id) WHERE unattributed IS NOT NULL AND tenant IS NULL;
+
+CREATE TABLE attribution (
+    code        TEXT NOT NULL,
+    subscriber  TEXT NOT NULL,
+    tenant      TEXT NOT NULL,
+    since       TEXT NOT NULL,
+    message     TEXT,
+    PRIMARY KEY (code, subscriber)
+) WITHOUT ROWID;
+
+CREATE TABLE consent (
+    tenant      TEXT NOT NULL,
+    subscriber  TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (tenant, subscriber)
+) WITHOUT ROWID;
+
+CREATE TABLE consent_history (
+    id          INTEGER PRIMARY KEY,
+    tenant      TEXT NOT NULL,
+    subscriber  TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    message     TEXT,
+    source      TEXT NOT NULL
+);
+
+CREATE TABLE code_blocks (
+    code        TEXT NOT NULL,
+    subscriber  TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    message     TEXT,
+    PRIMARY KEY (code, subscriber)
+) WITHOUT ROWID;
+
+CREATE TABLE idempotency (
+    tenant      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    message     TEXT PRIMARY KEY,
+    state       TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE spend (
+    tenant          TEXT NOT NULL,
+    month           TEXT NOT NULL,
+    spent_micros    INTEGER NOT NULL,
+    notified        INTEGER NOT NULL,
+    PRIMARY KEY (tenant, month)
+) WITHOUT ROWID;
+
+CREATE TABLE streams (
+    stream  TEXT PRIMARY KEY,
+    epoch   TEXT NOT NULL,
+    head    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE events (
+    stream  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    epoch   TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    ts      TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+CREATE INDEX events_by_ts ON events (ts);
+
+CREATE TABLE agents (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    role        TEXT NOT NULL,
+    tenants     TEXT NOT NULL,
+    token_hash  BLOB NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL,
+    revoked     INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+"#,
+];

@@ -1,0 +1,226 @@
+//! The `shortbox` command: parse the command line, load the configuration, pick the mode, run.
+//! The only place that wires an embedded engine next to the TUI client.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use shortbox::config::Config;
+use shortbox::engine::{Engine, add_agent_offline};
+use shortbox::protocol::Role;
+
+#[derive(Parser)]
+#[command(name = "shortbox", version, about = "A terminal inbox for live SMS conversations over short codes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Configuration file (default: the user's config.toml if it exists, else the demo workspace).
+    #[arg(long, global = true, env = "SHORTBOX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (default: engine.data_dir, else the user's data directory).
+    #[arg(long, global = true, env = "SHORTBOX_DATA")]
+    data: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the engine only, headless.
+    Serve {
+        /// Address to listen on (overrides engine.listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Open the inbox against a remote engine.
+    Connect {
+        /// The engine's WebSocket URL, e.g. ws://host:7878/v1/ws (the path is added if missing).
+        url: String,
+        /// Bearer token (from `shortbox agent add`).
+        #[arg(long, env = "SHORTBOX_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Add an agent and print its token (shown once; only its hash is stored).
+    Add {
+        /// Tenant id (required for agent and admin; repeat for several).
+        #[arg(long)]
+        tenant: Vec<String>,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Agent,
+    Admin,
+    Ops,
+    Owner,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Agent => Role::Agent,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Ops => Role::Ops,
+            RoleArg::Owner => Role::Owner,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shortbox: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "shortbox")
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    if let Some(p) = path {
+        return Ok(Config::load(p)?);
+    }
+    if let Some(d) = dirs() {
+        let user = d.config_dir().join("config.toml");
+        if user.exists() {
+            return Ok(Config::load(&user)?);
+        }
+    }
+    Ok(Config::demo())
+}
+
+fn data_dir(cli: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
+    if let Some(d) = cli.or(config.engine.data_dir.as_deref()) {
+        return Ok(d.to_path_buf());
+    }
+    let d = dirs().context("cannot find the user's data directory: pass --data DIR")?;
+    Ok(d.data_dir().to_path_buf())
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Cmd::Agent { command: AgentCmd::Add { tenant, name, role } }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let data = data_dir(cli.data.as_deref(), &config)?;
+            let token = add_agent_offline(&config, &data, &name, role.into(), &tenant)?;
+            println!("{token}");
+            Ok(())
+        }
+        Some(Cmd::Serve { listen }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let data = data_dir(cli.data.as_deref(), &config)?;
+            let listen = listen.unwrap_or_else(|| config.engine.listen.clone());
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(serve(config, data, listen))
+        }
+        Some(Cmd::Connect { url, token }) => {
+            let url = ws_url(&url)?;
+            let log_dir = dirs().map(|d| d.data_local_dir().join("logs"));
+            shortbox::client::run(shortbox::client::ClientOptions {
+                url,
+                token,
+                bell: load_config(cli.config.as_deref()).map(|c| c.client.bell).unwrap_or(true),
+                log_dir,
+            })
+        }
+        None => embedded(cli.config.as_deref(), cli.data.as_deref()),
+    }
+}
+
+fn ws_url(url: &str) -> anyhow::Result<String> {
+    let url = url.trim_end_matches('/');
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        anyhow::bail!("{url}: expected a ws:// or wss:// URL, e.g. ws://127.0.0.1:7878");
+    }
+    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or("");
+    Ok(if after_scheme.contains('/') { url.to_string() } else { format!("{url}/v1/ws") })
+}
+
+async fn serve(config: Config, data: PathBuf, listen: String) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}: is another engine running? (--listen ADDR)"))?;
+    let addr = listener.local_addr()?;
+    let engine = Engine::open(config, &data)
+        .await
+        .with_context(|| format!("cannot open the engine's data in {}", data.display()))?;
+    tracing::info!(%addr, data = %data.display(), "shortbox engine serving: ws://{addr}/v1/ws");
+    eprintln!("shortbox engine serving on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}", data.display());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    shortbox::server::serve(engine, listener, shutdown).await?;
+    Ok(())
+}
+
+/// The engine and the TUI in one process; the TUI still talks to the engine over a real
+/// WebSocket on loopback.
+fn embedded(config_path: Option<&Path>, data: Option<&Path>) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    let data = data_dir(data, &config)?;
+    let log_dir = data.join("logs");
+    std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+    let appender = tracing_appender::rolling::never(&log_dir, "shortbox.log");
+    let (writer, _guard) = tracing_appender::non_blocking(appender);
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init();
+
+    let bell = config.client.bell;
+    let rt = tokio::runtime::Runtime::new()?;
+    let (addr, token, stop) = rt.block_on(async {
+        // The configured address if free (so carriers can reach it), else any loopback port.
+        let listener = match tokio::net::TcpListener::bind(&config.engine.listen).await {
+            Ok(l) => l,
+            Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        };
+        let addr = listener.local_addr()?;
+        let engine = Engine::open(config, &data)
+            .await
+            .with_context(|| format!("cannot open the engine's data in {}", data.display()))?;
+        let token = engine.local_owner_token().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(shortbox::server::serve(engine, listener, async {
+            let _ = stopped.await;
+        }));
+        anyhow::Ok((addr, token, stop))
+    })?;
+    tracing::info!(%addr, "embedded engine serving");
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let result = shortbox::client::run(shortbox::client::ClientOptions {
+        url: format!("ws://{host}:{}/v1/ws", addr.port()),
+        token,
+        bell,
+        log_dir: Some(log_dir),
+    });
+    let _ = stop.send(());
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result
+}

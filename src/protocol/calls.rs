@@ -1,0 +1,160 @@
+//! Parameters and results of the calls (`{"op":"call","method":…,"params":…}`).
+
+use serde::{Deserialize, Serialize};
+
+use super::objects::{CodeInfo, Conversation, ConversationStatus, Encoding, Message};
+
+/// Method names.
+pub mod method {
+    pub const CONVERSATIONS_LIST: &str = "conversations.list";
+    pub const CONVERSATIONS_HISTORY: &str = "conversations.history";
+    pub const CONVERSATIONS_UPDATE: &str = "conversations.update";
+    pub const MESSAGES_SEND: &str = "messages.send";
+    pub const MESSAGES_PREVIEW: &str = "messages.preview";
+    /// Extension: the codes a tenant may send on.
+    pub const CODES_LIST: &str = "codes.list";
+    /// Extension (ops): the unattributed queue.
+    pub const UNATTRIBUTED_LIST: &str = "unattributed.list";
+    /// Extension (ops): give an unattributed message to a tenant.
+    pub const UNATTRIBUTED_ASSIGN: &str = "unattributed.assign";
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ConversationStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution_lost: Option<bool>,
+    /// Matches the subscriber's number, name, or the text of the last message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationsListParams {
+    pub tenant: String,
+    #[serde(default)]
+    pub filter: ConversationFilter,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// Items newest activity first; `next` is the cursor of the following page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationsListResult {
+    pub items: Vec<Conversation>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryParams {
+    pub conversation: String,
+    /// A message id: return messages older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+/// Messages newest last; `next` is the `before` of the previous (older) page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryResult {
+    pub items: Vec<Message>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationUpdateParams {
+    pub conversation: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ConversationStatus>,
+    /// An agent id, `"me"` for the caller, or `""` to unassign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// A message id: everything up to it counts as read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_up_to: Option<String>,
+    /// Extension: `true` marks the conversation unread again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unread: Option<bool>,
+    /// Extension: the code replies go out on from now on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SendParams {
+    /// The idempotency key (a UUID).
+    pub client_msg_id: String,
+    pub body: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// With `conversation`: switch to this code. Without: the code to send on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reclaim: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendResult {
+    pub message: Message,
+    pub duplicate: bool,
+}
+
+/// Something that would refuse, hold or cost more than expected, said before sending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// An error code (`attribution_shifted`, `opted_out`, …) or a notice (`quiet_hours`,
+    /// `spend_near_limit`, `multi_segment`).
+    pub code: String,
+    pub message: String,
+    /// True when the send would be refused as it stands.
+    #[serde(default)]
+    pub blocking: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviewResult {
+    pub encoding: Encoding,
+    pub segments: u32,
+    pub cost_micros: i64,
+    /// Characters (GSM-7 septets or UTF-16 units) still free in the last segment.
+    pub remaining_in_segment: u32,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodesListParams {
+    pub tenant: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodesListResult {
+    pub items: Vec<CodeInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnattributedListParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnattributedListResult {
+    pub items: Vec<Message>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnattributedAssignParams {
+    pub message: String,
+    pub tenant: String,
+}

@@ -1,0 +1,129 @@
+//! The writing half of a WebSocket session: one task owns the socket's sink.
+//!
+//! Everything a session sends (its own frames, replies from call tasks, replayed and live
+//! events) goes through one bounded channel to this task, which also pings every
+//! `heartbeat_ms`. Event frames are the hub's shared `Arc<str>`, wrapped without copying. The
+//! writer closes the socket itself in two cases: the hub raised the connection's slow-consumer
+//! signal, or one send has been stuck longer than twice the heartbeat (the client stopped
+//! reading); both close with 4101, and the client resumes from its cursor.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::engine::hub::SlowSignal;
+use crate::protocol::{ServerFrame, close};
+
+/// Longest wait for a close frame to leave before the socket is dropped anyway.
+pub(crate) const CLOSE_SEND_LIMIT: Duration = Duration::from_secs(1);
+
+/// What a session asks its writer to send.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A frame serialized once and shared by every connection (an event, a live frame).
+    Shared(Arc<str>),
+    /// A frame for this connection only.
+    Text(String),
+    /// Send a close frame with this code and reason, then stop.
+    Close(u16, &'static str),
+}
+
+impl Outbound {
+    /// A frame built by this server for this connection.
+    pub(crate) fn frame(frame: &ServerFrame) -> Outbound {
+        match serde_json::to_string(frame) {
+            Ok(text) => Outbound::Text(text),
+            Err(e) => {
+                // Unreachable with the protocol's types; still, answer something readable.
+                tracing::error!("cannot serialize a frame: {e}");
+                Outbound::Text(r#"{"op":"error","req":null,"code":"internal","message":"the server could not encode its answer"}"#.into())
+            }
+        }
+    }
+}
+
+/// The hub's shared frame text, as bytes a WebSocket message can borrow.
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+fn to_message(out: Outbound) -> Option<Message> {
+    match out {
+        Outbound::Text(text) => Some(Message::Text(Utf8Bytes::from(text))),
+        Outbound::Shared(text) => match Utf8Bytes::try_from(Bytes::from_owner(SharedText(text))) {
+            Ok(text) => Some(Message::Text(text)),
+            Err(e) => {
+                tracing::error!("a shared frame is not UTF-8 ({e}); skipped");
+                None
+            }
+        },
+        Outbound::Close(..) => None,
+    }
+}
+
+pub(crate) async fn run(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outbound>,
+    slow: Arc<SlowSignal>,
+    heartbeat: Duration,
+) {
+    let stall_limit = heartbeat * 2;
+    let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let message = tokio::select! {
+            biased;
+            () = slow.raised() => {
+                send_close(&mut sink, close::SLOW_CONSUMER, "slow consumer: resume from your cursor").await;
+                return;
+            }
+            item = rx.recv() => match item {
+                // Every sender is gone: the session has ended.
+                None => return,
+                Some(Outbound::Close(code, reason)) => {
+                    send_close(&mut sink, code, reason).await;
+                    return;
+                }
+                Some(out) => match to_message(out) {
+                    Some(message) => message,
+                    None => continue,
+                },
+            },
+            _ = ping.tick() => Message::Ping(Bytes::new()),
+        };
+        tokio::select! {
+            biased;
+            sent = sink.send(message) => {
+                if sent.is_err() {
+                    // The peer is gone; the reading half sees it too.
+                    return;
+                }
+            }
+            () = slow.raised() => {
+                send_close(&mut sink, close::SLOW_CONSUMER, "slow consumer: resume from your cursor").await;
+                return;
+            }
+            () = tokio::time::sleep(stall_limit) => {
+                send_close(&mut sink, close::SLOW_CONSUMER, "not reading: resume from your cursor").await;
+                return;
+            }
+        }
+    }
+}
+
+/// Sends a close frame, giving up after [`CLOSE_SEND_LIMIT`] (a client that does not read
+/// would never take it).
+pub(crate) async fn send_close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
+    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+    let _ = tokio::time::timeout(CLOSE_SEND_LIMIT, sink.send(Message::Close(Some(frame)))).await;
+}
