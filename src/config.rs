@@ -14,11 +14,18 @@ pub const DEMO_CONFIG: &str = include_str!("../assets/demo.toml");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}: {message}")]
     Syntax { file: String, message: String },
     #[error("{file}: key `{key}`: {expected}")]
-    Invalid { file: String, key: String, expected: String },
+    Invalid {
+        file: String,
+        key: String,
+        expected: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +105,26 @@ pub struct ComplianceSettings {
     pub generic_help_text: String,
     /// STOP confirmation on a shared code when the subscriber is not attributed.
     pub generic_stop_text: String,
+    /// Extra compliance keywords by code country, on top of the standard English lists.
+    pub keywords: BTreeMap<String, CountryKeywords>,
+}
+
+/// Extra compliance keywords for the codes of one country.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CountryKeywords {
+    pub opt_out: Vec<String>,
+    pub opt_in: Vec<String>,
+    pub help: Vec<String>,
+}
+
+fn spanish_keywords() -> CountryKeywords {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
+    CountryKeywords {
+        opt_out: words(&["BAJA", "CANCELAR", "SALIR", "PARAR"]),
+        opt_in: words(&["ALTA", "INICIAR"]),
+        help: words(&["AYUDA"]),
+    }
 }
 
 impl Default for ComplianceSettings {
@@ -105,6 +132,7 @@ impl Default for ComplianceSettings {
         ComplianceSettings {
             generic_help_text: "Short code service. Text the keyword of the business you want to reach. Reply STOP to opt out.".into(),
             generic_stop_text: "You are unsubscribed from this short code. No more messages will be sent.".into(),
+            keywords: [("CO".to_string(), spanish_keywords()), ("UY".to_string(), spanish_keywords())].into(),
         }
     }
 }
@@ -245,8 +273,10 @@ impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
         Config::parse(&text, &file)
     }
 
@@ -267,7 +297,11 @@ impl Config {
     }
 
     fn invalid(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
-        ConfigError::Invalid { file: self.source.clone(), key: key.into(), expected: expected.into() }
+        ConfigError::Invalid {
+            file: self.source.clone(),
+            key: key.into(),
+            expected: expected.into(),
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -275,7 +309,10 @@ impl Config {
         if e.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(self.invalid(
                 "engine.listen",
-                format!("expected an address and port like \"127.0.0.1:7878\", found {:?}", e.listen),
+                format!(
+                    "expected an address and port like \"127.0.0.1:7878\", found {:?}",
+                    e.listen
+                ),
             ));
         }
         if let Some(url) = &e.public_url {
@@ -287,7 +324,10 @@ impl Config {
             }
         }
         if e.heartbeat_ms < 100 {
-            return Err(self.invalid("engine.heartbeat_ms", "expected at least 100 (milliseconds)"));
+            return Err(self.invalid(
+                "engine.heartbeat_ms",
+                "expected at least 100 (milliseconds)",
+            ));
         }
         if e.event_retention_days == 0 {
             return Err(self.invalid("engine.event_retention_days", "expected at least 1 (days)"));
@@ -307,11 +347,17 @@ impl Config {
             if !is_slug(&c.id) {
                 return Err(self.invalid(
                     format!("carriers[{i}].id"),
-                    format!("expected lowercase letters, digits and '-' (a slug), found {:?}", c.id),
+                    format!(
+                        "expected lowercase letters, digits and '-' (a slug), found {:?}",
+                        c.id
+                    ),
                 ));
             }
             if !carriers.insert(c.id.as_str()) {
-                return Err(self.invalid(format!("carriers[{i}].id"), format!("carrier {:?} is defined twice", c.id)));
+                return Err(self.invalid(
+                    format!("carriers[{i}].id"),
+                    format!("carrier {:?} is defined twice", c.id),
+                ));
             }
             if let Some(s) = &c.inbound_secret {
                 if s.len() < 8 {
@@ -340,11 +386,17 @@ impl Config {
             if !is_slug(&t.id) {
                 return Err(self.invalid(
                     format!("tenants[{i}].id"),
-                    format!("expected lowercase letters, digits and '-' (a slug), found {:?}", t.id),
+                    format!(
+                        "expected lowercase letters, digits and '-' (a slug), found {:?}",
+                        t.id
+                    ),
                 ));
             }
             if !tenants.insert(t.id.as_str()) {
-                return Err(self.invalid(format!("tenants[{i}].id"), format!("tenant {:?} is defined twice", t.id)));
+                return Err(self.invalid(
+                    format!("tenants[{i}].id"),
+                    format!("tenant {:?} is defined twice", t.id),
+                ));
             }
             if t.name.trim().is_empty() {
                 return Err(self.invalid(format!("tenants[{i}].name"), "expected a display name"));
@@ -352,7 +404,10 @@ impl Config {
             if jiff::tz::TimeZone::get(&t.timezone).is_err() {
                 return Err(self.invalid(
                     format!("tenants[{i}].timezone"),
-                    format!("expected an IANA time zone like \"America/New_York\", found {:?}", t.timezone),
+                    format!(
+                        "expected an IANA time zone like \"America/New_York\", found {:?}",
+                        t.timezone
+                    ),
                 ));
             }
             if !has_contact(&t.help_text) {
@@ -362,7 +417,10 @@ impl Config {
                 ));
             }
             if t.stop_text.trim().is_empty() {
-                return Err(self.invalid(format!("tenants[{i}].stop_text"), "expected the STOP confirmation text"));
+                return Err(self.invalid(
+                    format!("tenants[{i}].stop_text"),
+                    "expected the STOP confirmation text",
+                ));
             }
             if !(t.monthly_spend_limit_usd.is_finite() && t.monthly_spend_limit_usd >= 0.0) {
                 return Err(self.invalid(
@@ -376,26 +434,43 @@ impl Config {
         for (i, c) in self.codes.iter().enumerate() {
             let key = |k: &str| format!("codes[{i}].{k}");
             if !(3..=8).contains(&c.code.len()) || !c.code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(self.invalid(key("code"), format!("expected 3 to 8 digits, found {:?}", c.code)));
+                return Err(self.invalid(
+                    key("code"),
+                    format!("expected 3 to 8 digits, found {:?}", c.code),
+                ));
             }
             if !is_country(&c.country) {
                 return Err(self.invalid(
                     key("country"),
-                    format!("expected an ISO 3166 alpha-2 country like \"US\", found {:?}", c.country),
+                    format!(
+                        "expected an ISO 3166 alpha-2 country like \"US\", found {:?}",
+                        c.country
+                    ),
                 ));
             }
             if !codes.insert((c.code.as_str(), c.country.as_str())) {
-                return Err(self.invalid(key("code"), format!("code {} in {} is defined twice", c.code, c.country)));
+                return Err(self.invalid(
+                    key("code"),
+                    format!("code {} in {} is defined twice", c.code, c.country),
+                ));
             }
             match (c.kind, &c.tenant) {
                 (CodeKindConfig::Dedicated, None) => {
-                    return Err(self.invalid(key("tenant"), "a dedicated code needs the id of its tenant"));
+                    return Err(
+                        self.invalid(key("tenant"), "a dedicated code needs the id of its tenant")
+                    );
                 }
                 (CodeKindConfig::Dedicated, Some(t)) if !tenants.contains(t.as_str()) => {
-                    return Err(self.invalid(key("tenant"), format!("expected the id of a tenant, found {t:?}")));
+                    return Err(self.invalid(
+                        key("tenant"),
+                        format!("expected the id of a tenant, found {t:?}"),
+                    ));
                 }
                 (CodeKindConfig::Shared, Some(_)) => {
-                    return Err(self.invalid(key("tenant"), "a shared code has no tenant (remove the key, or make it dedicated)"));
+                    return Err(self.invalid(
+                        key("tenant"),
+                        "a shared code has no tenant (remove the key, or make it dedicated)",
+                    ));
                 }
                 _ => {}
             }
@@ -405,7 +480,10 @@ impl Config {
             if !carriers.contains(c.carrier.as_str()) {
                 return Err(self.invalid(
                     key("carrier"),
-                    format!("expected the id of a carrier in [[carriers]], found {:?}", c.carrier),
+                    format!(
+                        "expected the id of a carrier in [[carriers]], found {:?}",
+                        c.carrier
+                    ),
                 ));
             }
         }
@@ -413,7 +491,10 @@ impl Config {
         let mut digits = HashSet::new();
         for (i, c) in self.codes.iter().enumerate() {
             if !digits.insert(c.code.as_str()) {
-                return Err(self.invalid(format!("codes[{i}].code"), format!("code {} is used in two countries", c.code)));
+                return Err(self.invalid(
+                    format!("codes[{i}].code"),
+                    format!("code {} is used in two countries", c.code),
+                ));
             }
         }
 
@@ -422,27 +503,53 @@ impl Config {
             for (j, k) in t.keywords.iter().enumerate() {
                 let key = |s: &str| format!("tenants[{i}].keywords[{j}].{s}");
                 let Some(code) = self.codes.iter().find(|c| c.code == k.code) else {
-                    return Err(self.invalid(key("code"), format!("expected a code from [[codes]], found {:?}", k.code)));
+                    return Err(self.invalid(
+                        key("code"),
+                        format!("expected a code from [[codes]], found {:?}", k.code),
+                    ));
                 };
-                if code.kind == CodeKindConfig::Dedicated && code.tenant.as_deref() != Some(t.id.as_str()) {
-                    return Err(self.invalid(key("code"), format!("code {} is dedicated to another tenant", k.code)));
+                if code.kind == CodeKindConfig::Dedicated
+                    && code.tenant.as_deref() != Some(t.id.as_str())
+                {
+                    return Err(self.invalid(
+                        key("code"),
+                        format!("code {} is dedicated to another tenant", k.code),
+                    ));
                 }
                 let word = k.word.trim();
-                if word.is_empty() || word.contains(char::is_whitespace) || !word.chars().all(char::is_alphanumeric) {
-                    return Err(self.invalid(key("word"), format!("expected one word of letters and digits, found {:?}", k.word)));
+                if word.is_empty()
+                    || word.contains(char::is_whitespace)
+                    || !word.chars().all(char::is_alphanumeric)
+                {
+                    return Err(self.invalid(
+                        key("word"),
+                        format!(
+                            "expected one word of letters and digits, found {:?}",
+                            k.word
+                        ),
+                    ));
                 }
                 if !words.insert((k.code.clone(), word.to_uppercase())) {
-                    return Err(self.invalid(key("word"), format!("keyword {word} is already registered on code {}", k.code)));
+                    return Err(self.invalid(
+                        key("word"),
+                        format!("keyword {word} is already registered on code {}", k.code),
+                    ));
                 }
             }
         }
 
         for (country, price) in &self.pricing {
             if !is_country(country) {
-                return Err(self.invalid(format!("pricing.{country}"), "expected an ISO 3166 alpha-2 country as the key"));
+                return Err(self.invalid(
+                    format!("pricing.{country}"),
+                    "expected an ISO 3166 alpha-2 country as the key",
+                ));
             }
             if !(price.is_finite() && *price >= 0.0) {
-                return Err(self.invalid(format!("pricing.{country}"), "expected a non-negative USD price per segment"));
+                return Err(self.invalid(
+                    format!("pricing.{country}"),
+                    "expected a non-negative USD price per segment",
+                ));
             }
         }
         Ok(())
@@ -460,7 +567,8 @@ impl Config {
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn is_country(s: &str) -> bool {
@@ -476,11 +584,15 @@ pub fn has_contact(text: &str) -> bool {
         matches!(w.split_once('@'), Some((a, b)) if !a.is_empty() && b.contains('.'))
     });
     let has_url = text.split_whitespace().any(|w| {
-        let w = w.trim_end_matches(|c: char| !c.is_alphanumeric()).to_ascii_lowercase();
+        let w = w
+            .trim_end_matches(|c: char| !c.is_alphanumeric())
+            .to_ascii_lowercase();
         w.starts_with("http://")
             || w.starts_with("https://")
             || w.starts_with("www.")
-            || [".com", ".example", ".org", ".net", ".co", ".uy", ".io"].iter().any(|t| w.ends_with(t) && w.len() > t.len())
+            || [".com", ".example", ".org", ".net", ".co", ".uy", ".io"]
+                .iter()
+                .any(|t| w.ends_with(t) && w.len() > t.len())
     });
     digits >= 7 || has_email || has_url
 }

@@ -12,7 +12,11 @@ use shortbox::engine::{Engine, add_agent_offline};
 use shortbox::protocol::Role;
 
 #[derive(Parser)]
-#[command(name = "shortbox", version, about = "A terminal inbox for live SMS conversations over short codes")]
+#[command(
+    name = "shortbox",
+    version,
+    about = "A terminal inbox for live SMS conversations over short codes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -118,7 +122,9 @@ fn data_dir(cli: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Cmd::Agent { command: AgentCmd::Add { tenant, name, role } }) => {
+        Some(Cmd::Agent {
+            command: AgentCmd::Add { tenant, name, role },
+        }) => {
             let config = load_config(cli.config.as_deref())?;
             let data = data_dir(cli.data.as_deref(), &config)?;
             let token = add_agent_offline(&config, &data, &name, role.into(), &tenant)?;
@@ -131,7 +137,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let listen = listen.unwrap_or_else(|| config.engine.listen.clone());
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "info".into()),
                 )
                 .with_writer(std::io::stderr)
                 .init();
@@ -144,7 +151,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             shortbox::client::run(shortbox::client::ClientOptions {
                 url,
                 token,
-                bell: load_config(cli.config.as_deref()).map(|c| c.client.bell).unwrap_or(true),
+                bell: load_config(cli.config.as_deref())
+                    .map(|c| c.client.bell)
+                    .unwrap_or(true),
                 log_dir,
             })
         }
@@ -158,19 +167,28 @@ fn ws_url(url: &str) -> anyhow::Result<String> {
         anyhow::bail!("{url}: expected a ws:// or wss:// URL, e.g. ws://127.0.0.1:7878");
     }
     let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or("");
-    Ok(if after_scheme.contains('/') { url.to_string() } else { format!("{url}/v1/ws") })
+    Ok(if after_scheme.contains('/') {
+        url.to_string()
+    } else {
+        format!("{url}/v1/ws")
+    })
 }
 
 async fn serve(config: Config, data: PathBuf, listen: String) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .with_context(|| format!("cannot listen on {listen}: is another engine running? (--listen ADDR)"))?;
+        .with_context(|| {
+            format!("cannot listen on {listen}: is another engine running? (--listen ADDR)")
+        })?;
     let addr = listener.local_addr()?;
     let engine = Engine::open(config, &data)
         .await
         .with_context(|| format!("cannot open the engine's data in {}", data.display()))?;
     tracing::info!(%addr, data = %data.display(), "shortbox engine serving: ws://{addr}/v1/ws");
-    eprintln!("shortbox engine serving on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}", data.display());
+    eprintln!(
+        "shortbox engine serving on http://{addr} (WebSocket ws://{addr}/v1/ws), data in {}",
+        data.display()
+    );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -184,11 +202,14 @@ fn embedded(config_path: Option<&Path>, data: Option<&Path>) -> anyhow::Result<(
     let config = load_config(config_path)?;
     let data = data_dir(data, &config)?;
     let log_dir = data.join("logs");
-    std::fs::create_dir_all(&log_dir).with_context(|| format!("cannot create {}", log_dir.display()))?;
+    std::fs::create_dir_all(&log_dir)
+        .with_context(|| format!("cannot create {}", log_dir.display()))?;
     let appender = tracing_appender::rolling::never(&log_dir, "shortbox.log");
     let (writer, _guard) = tracing_appender::non_blocking(appender);
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(writer)
         .with_ansi(false)
         .try_init();
@@ -213,7 +234,11 @@ fn embedded(config_path: Option<&Path>, data: Option<&Path>) -> anyhow::Result<(
         anyhow::Ok((addr, token, stop))
     })?;
     tracing::info!(%addr, "embedded engine serving");
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
     let result = shortbox::client::run(shortbox::client::ClientOptions {
         url: format!("ws://{host}:{}/v1/ws", addr.port()),
         token,

@@ -139,6 +139,9 @@ mod tests {
     fn clock_in_zone() {
         let tz = TimeZone::get("America/New_York").unwrap();
         assert_eq!(clock("2026-11-22T15:04:00.000Z", &tz), "10:04");
-        assert_eq!(day_label("2026-11-22T15:04:00.000Z", &TimeZone::UTC), "Sun 22 Nov 2026");
+        assert_eq!(
+            day_label("2026-11-22T15:04:00.000Z", &TimeZone::UTC),
+            "Sun 22 Nov 2026"
+        );
     }
 }

@@ -133,7 +133,9 @@ fn split_keep_spaces(s: &str) -> impl Iterator<Item = &str> {
     std::iter::from_fn(move || {
         let first = rest.chars().next()?;
         let space = first == ' ';
-        let end = rest.find(|c: char| (c == ' ') != space).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| (c == ' ') != space)
+            .unwrap_or(rest.len());
         let (run, tail) = rest.split_at(end);
         rest = tail;
         Some(run)
@@ -147,7 +149,10 @@ mod tests {
 
     #[test]
     fn wraps_at_spaces() {
-        assert_eq!(wrap("hello brave new world", 11), ["hello brave", "new world"]);
+        assert_eq!(
+            wrap("hello brave new world", 11),
+            ["hello brave", "new world"]
+        );
         assert_eq!(wrap("", 5), [""]);
         assert_eq!(wrap("a\nb", 5), ["a", "b"]);
     }

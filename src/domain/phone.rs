@@ -7,7 +7,9 @@
 //! by 7 to 15 ASCII digits, with nothing in between (no spaces, dashes or brackets: those are
 //! a display format, not an address). The `phonenumber` crate (libphonenumber metadata) must
 //! then parse it, call it valid, and place it in a region (ISO alpha-2). The stored form is the
-//! input digits unchanged, so what the carrier sends is what the engine keys on.
+//! input digits unchanged, so what the carrier sends is what the engine keys on; input the
+//! crate would silently rewrite (a trunk 0 after the country code, `+4407911…`) is refused
+//! with the canonical form as a suggestion.
 //!
 //! The fictional 555-01xx range used in demos and tests (`+14155550100`..`+14155550199`,
 //! `+12125550101`, `+14255550182`) is valid US numbering in the crate's metadata, so it needs

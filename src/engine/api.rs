@@ -12,19 +12,25 @@ use super::{AuthPrincipal, Engine, IngressError};
 use crate::config::Config;
 use crate::protocol::{
     ApiError, CodesListParams, CodesListResult, ConversationUpdateParams, ConversationsListParams,
-    ConversationsListResult, ErrorCode, HistoryParams, HistoryResult, Role, SendParams, UnattributedAssignParams,
-    UnattributedListParams, UnattributedListResult, method,
+    ConversationsListResult, ErrorCode, HistoryParams, HistoryResult, Role, SendParams,
+    UnattributedAssignParams, UnattributedListParams, UnattributedListResult, method,
 };
 
 fn params<T: DeserializeOwned>(method: &str, v: Value) -> Result<T, ApiError> {
-    let v = if v.is_null() { Value::Object(Default::default()) } else { v };
+    let v = if v.is_null() {
+        Value::Object(Default::default())
+    } else {
+        v
+    };
     serde_json::from_value(v).map_err(|e| ApiError::invalid_params(format!("{method}: {e}")))
 }
 
 fn limit(given: Option<u32>, default: u32) -> Result<usize, ApiError> {
     match given.unwrap_or(default) {
         n @ 1..=200 => Ok(n as usize),
-        n => Err(ApiError::invalid_params(format!("limit must be between 1 and 200, got {n}"))),
+        n => Err(ApiError::invalid_params(format!(
+            "limit must be between 1 and 200, got {n}"
+        ))),
     }
 }
 
@@ -47,25 +53,37 @@ async fn read<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("reading the store failed: {e}")))
 }
 
-async fn ask(engine: &Engine, make: impl FnOnce(oneshot::Sender<Result<Value, ApiError>>) -> Command) -> Result<Value, ApiError> {
+async fn ask(
+    engine: &Engine,
+    make: impl FnOnce(oneshot::Sender<Result<Value, ApiError>>) -> Command,
+) -> Result<Value, ApiError> {
     let (tx, rx) = oneshot::channel();
     if !engine.router().send(make(tx)).await {
         return Err(ApiError::internal("the engine is shutting down"));
     }
-    rx.await.map_err(|_| ApiError::internal("the engine is shutting down"))?
+    rx.await
+        .map_err(|_| ApiError::internal("the engine is shutting down"))?
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, ApiError> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
 }
 
-pub(super) async fn call(engine: &Engine, who: &AuthPrincipal, name: &str, p: Value) -> Result<Value, ApiError> {
+pub(super) async fn call(
+    engine: &Engine,
+    who: &AuthPrincipal,
+    name: &str,
+    p: Value,
+) -> Result<Value, ApiError> {
     let c = caller(who);
     match name {
         method::CONVERSATIONS_LIST => {
             let p: ConversationsListParams = params(name, p)?;
             if !c.may_use(&p.tenant) {
-                return Err(ApiError::forbidden(format!("you may not read tenant {:?}", p.tenant)));
+                return Err(ApiError::forbidden(format!(
+                    "you may not read tenant {:?}",
+                    p.tenant
+                )));
             }
             let limit = limit(p.limit, 50)?;
             let after = match &p.cursor {
@@ -73,7 +91,11 @@ pub(super) async fn call(engine: &Engine, who: &AuthPrincipal, name: &str, p: Va
                 Some(cur) => Some(
                     cur.split_once('~')
                         .map(|(a, b)| (a.to_string(), b.to_string()))
-                        .ok_or_else(|| ApiError::invalid_params("cursor: pass back the `next` of the previous page"))?,
+                        .ok_or_else(|| {
+                            ApiError::invalid_params(
+                                "cursor: pass back the `next` of the previous page",
+                            )
+                        })?,
                 ),
             };
             let q = ConversationQuery {
@@ -87,7 +109,11 @@ pub(super) async fn call(engine: &Engine, who: &AuthPrincipal, name: &str, p: Va
             };
             let items = read(engine, move |r| r.conversations(&q)).await?;
             let next = (items.len() == limit)
-                .then(|| items.last().map(|c| format!("{}~{}", c.last_activity, c.id)))
+                .then(|| {
+                    items
+                        .last()
+                        .map(|c| format!("{}~{}", c.last_activity, c.id))
+                })
                 .flatten();
             to_value(ConversationsListResult { items, next })
         }
@@ -97,37 +123,63 @@ pub(super) async fn call(engine: &Engine, who: &AuthPrincipal, name: &str, p: Va
             let id = p.conversation.clone();
             let tenant = read(engine, move |r| r.conversation_tenant(&id)).await?;
             if !tenant.is_some_and(|t| c.may_use(&t)) {
-                return Err(ApiError::not_found(format!("no conversation {}", p.conversation)));
+                return Err(ApiError::not_found(format!(
+                    "no conversation {}",
+                    p.conversation
+                )));
             }
-            let items = read(engine, move |r| r.history(&p.conversation, p.before.as_deref(), limit)).await?;
-            let next = (items.len() == limit).then(|| items.first().map(|m| m.id.clone())).flatten();
+            let items = read(engine, move |r| {
+                r.history(&p.conversation, p.before.as_deref(), limit)
+            })
+            .await?;
+            let next = (items.len() == limit)
+                .then(|| items.first().map(|m| m.id.clone()))
+                .flatten();
             to_value(HistoryResult { items, next })
         }
         method::CONVERSATIONS_UPDATE => {
             let params: ConversationUpdateParams = params(name, p)?;
-            ask(engine, |answer| Command::Update { caller: c, params, answer }).await
+            ask(engine, |answer| Command::Update {
+                caller: c,
+                params,
+                answer,
+            })
+            .await
         }
         method::MESSAGES_SEND | method::MESSAGES_PREVIEW => {
             let params: SendParams = params(name, p)?;
             let preview = name == method::MESSAGES_PREVIEW;
-            ask(engine, |answer| Command::Send { caller: c, params, preview, answer }).await
+            ask(engine, |answer| Command::Send {
+                caller: c,
+                params,
+                preview,
+                answer,
+            })
+            .await
         }
         method::CODES_LIST => {
             let p: CodesListParams = params(name, p)?;
             if !c.may_use(&p.tenant) {
-                return Err(ApiError::forbidden(format!("you may not read tenant {:?}", p.tenant)));
+                return Err(ApiError::forbidden(format!(
+                    "you may not read tenant {:?}",
+                    p.tenant
+                )));
             }
             let config = engine.config();
             let mut items: Vec<_> = config
                 .codes
                 .iter()
-                .filter(|code| code.tenant.is_none() || code.tenant.as_deref() == Some(p.tenant.as_str()))
+                .filter(|code| {
+                    code.tenant.is_none() || code.tenant.as_deref() == Some(p.tenant.as_str())
+                })
                 .map(|code| crate::protocol::CodeInfo {
                     code: code.code.clone(),
                     country: code.country.clone(),
                     kind: match code.kind {
                         crate::config::CodeKindConfig::Shared => crate::protocol::CodeKind::Shared,
-                        crate::config::CodeKindConfig::Dedicated => crate::protocol::CodeKind::Dedicated,
+                        crate::config::CodeKindConfig::Dedicated => {
+                            crate::protocol::CodeKind::Dedicated
+                        }
                     },
                     tenant: code.tenant.clone(),
                     mps: code.mps,
@@ -143,11 +195,62 @@ pub(super) async fn call(engine: &Engine, who: &AuthPrincipal, name: &str, p: Va
             let p: UnattributedListParams = params(name, p)?;
             let limit = limit(p.limit, 50)?;
             let items = read(engine, move |r| r.unattributed(limit)).await?;
-            to_value(UnattributedListResult { items: items.into_iter().map(|(m, _)| m).collect() })
+            to_value(UnattributedListResult {
+                items: items.into_iter().map(|(m, _)| m).collect(),
+            })
         }
         method::UNATTRIBUTED_ASSIGN => {
             let params: UnattributedAssignParams = params(name, p)?;
-            ask(engine, |answer| Command::Assign { caller: c, params, answer }).await
+            ask(engine, |answer| Command::Assign {
+                caller: c,
+                params,
+                answer,
+            })
+            .await
+        }
+        method::CONVERSATIONS_OPT_OUT => {
+            let p: crate::protocol::ConversationRef = params(name, p)?;
+            ask(engine, |answer| Command::OptOut {
+                caller: c,
+                conversation: p.conversation,
+                answer,
+            })
+            .await
+        }
+        method::CONSENT_HISTORY => {
+            let p: crate::protocol::ConversationRef = params(name, p)?;
+            let id = p.conversation.clone();
+            let conv = read(engine, move |r| r.conversations_by_id(&id))
+                .await?
+                .filter(|conv| c.may_use(&conv.tenant))
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no conversation {}", p.conversation))
+                })?;
+            let (tenant, subscriber, code) = (
+                conv.tenant.clone(),
+                conv.subscriber.clone(),
+                conv.code.clone(),
+            );
+            let (items, blocked) = read(engine, move |r| {
+                Ok((
+                    r.consent_history(&tenant, &subscriber)?,
+                    r.code_blocked(&code, &subscriber)?,
+                ))
+            })
+            .await?;
+            to_value(crate::protocol::ConsentHistoryResult {
+                consent: conv.consent,
+                code_blocked: blocked,
+                items: items
+                    .into_iter()
+                    .map(|e| crate::protocol::ConsentChange {
+                        state: e.state,
+                        at: e.at,
+                        message: e.message,
+                        source: e.source,
+                    })
+                    .collect(),
+            })
         }
         other => Err(ApiError::new(
             ErrorCode::UnknownMethod,
@@ -168,16 +271,33 @@ struct InboundJson {
 }
 
 /// Checks a carrier-neutral inbound request: the carrier, its secret, the JSON, the numbers.
-pub(super) fn parse_inbound(config: &Config, carrier: &str, bearer: Option<&str>, body: &[u8]) -> Result<InboundCommand, IngressError> {
-    let c = config
-        .carrier(carrier)
-        .ok_or_else(|| IngressError::new(404, "unknown_carrier", format!("no carrier {carrier:?} is configured")))?;
+pub(super) fn parse_inbound(
+    config: &Config,
+    carrier: &str,
+    bearer: Option<&str>,
+    body: &[u8],
+) -> Result<InboundCommand, IngressError> {
+    let c = config.carrier(carrier).ok_or_else(|| {
+        IngressError::new(
+            404,
+            "unknown_carrier",
+            format!("no carrier {carrier:?} is configured"),
+        )
+    })?;
     let secret = c.inbound_secret().ok_or_else(|| {
-        IngressError::new(404, "unknown_carrier", format!("carrier {carrier:?} has no inbound_secret: its inbound endpoint is off"))
+        IngressError::new(
+            404,
+            "unknown_carrier",
+            format!("carrier {carrier:?} has no inbound_secret: its inbound endpoint is off"),
+        )
     })?;
     let given = bearer.unwrap_or("");
     if given.is_empty() || !bool::from(given.as_bytes().ct_eq(secret.as_bytes())) {
-        return Err(IngressError::new(401, "unauthorized", "expected Authorization: Bearer <the carrier's inbound_secret>"));
+        return Err(IngressError::new(
+            401,
+            "unauthorized",
+            "expected Authorization: Bearer <the carrier's inbound_secret>",
+        ));
     }
     let json: InboundJson = serde_json::from_slice(body).map_err(|e| {
         IngressError::new(
@@ -187,7 +307,11 @@ pub(super) fn parse_inbound(config: &Config, carrier: &str, bearer: Option<&str>
         )
     })?;
     if json.id.trim().is_empty() || json.id.len() > 128 {
-        return Err(IngressError::new(400, "bad_request", "`id`: expected the carrier's message id (1 to 128 characters)"));
+        return Err(IngressError::new(
+            400,
+            "bad_request",
+            "`id`: expected the carrier's message id (1 to 128 characters)",
+        ));
     }
     let from = crate::domain::phone::Msisdn::parse(&json.from)
         .map_err(|e| IngressError::new(400, "bad_number", format!("`from`: {e}")))?;
@@ -195,21 +319,38 @@ pub(super) fn parse_inbound(config: &Config, carrier: &str, bearer: Option<&str>
         .codes
         .iter()
         .find(|code| code.code == json.to)
-        .ok_or_else(|| IngressError::new(400, "unknown_code", format!("`to`: {:?} is not a short code of this engine", json.to)))?;
+        .ok_or_else(|| {
+            IngressError::new(
+                400,
+                "unknown_code",
+                format!("`to`: {:?} is not a short code of this engine", json.to),
+            )
+        })?;
     if code.carrier != carrier {
         return Err(IngressError::new(
             400,
             "unknown_code",
-            format!("`to`: code {} is served by carrier {:?}, not {carrier:?}", code.code, code.carrier),
+            format!(
+                "`to`: code {} is served by carrier {:?}, not {carrier:?}",
+                code.code, code.carrier
+            ),
         ));
     }
     if let Some(at) = &json.received_at {
         if at.parse::<jiff::Timestamp>().is_err() {
-            return Err(IngressError::new(400, "bad_request", format!("`received_at`: expected RFC 3339, found {at:?}")));
+            return Err(IngressError::new(
+                400,
+                "bad_request",
+                format!("`received_at`: expected RFC 3339, found {at:?}"),
+            ));
         }
     }
     if json.body.len() > 16 * 1024 {
-        return Err(IngressError::new(400, "bad_request", "`body`: longer than 16 KiB; no SMS is that long"));
+        return Err(IngressError::new(
+            400,
+            "bad_request",
+            "`body`: longer than 16 KiB; no SMS is that long",
+        ));
     }
     Ok(InboundCommand {
         carrier: carrier.to_string(),

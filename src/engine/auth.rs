@@ -14,7 +14,10 @@ use crate::protocol::{Principal, Role, TenantRef, stream};
 pub fn new_token() -> (String, [u8; 32]) {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let token = format!("sbx_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let token = format!(
+        "sbx_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
     let hash = hash(&token);
     (token, hash)
 }
@@ -24,14 +27,24 @@ pub fn hash(token: &str) -> [u8; 32] {
 }
 
 /// Checks an agent's role and tenants against the configuration and makes its row and token.
-pub fn new_agent(config: &Config, name: &str, role: Role, tenants: &[String]) -> Result<(String, AgentRow), EngineError> {
+pub fn new_agent(
+    config: &Config,
+    name: &str,
+    role: Role,
+    tenants: &[String],
+) -> Result<(String, AgentRow), EngineError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 80 {
-        return Err(EngineError::Config("--name: expected a name of 1 to 80 characters".into()));
+        return Err(EngineError::Config(
+            "--name: expected a name of 1 to 80 characters".into(),
+        ));
     }
     match role {
         Role::Agent | Role::Admin if tenants.is_empty() => {
-            return Err(EngineError::Config(format!("--tenant is required for the {} role", role.as_str())));
+            return Err(EngineError::Config(format!(
+                "--tenant is required for the {} role",
+                role.as_str()
+            )));
         }
         Role::Ops | Role::Owner if !tenants.is_empty() => {
             return Err(EngineError::Config(format!(
@@ -44,7 +57,10 @@ pub fn new_agent(config: &Config, name: &str, role: Role, tenants: &[String]) ->
     for t in tenants {
         if config.tenant(t).is_none() {
             let known: Vec<&str> = config.tenants.iter().map(|t| t.id.as_str()).collect();
-            return Err(EngineError::Config(format!("--tenant {t:?}: no such tenant; expected one of {}", known.join(", "))));
+            return Err(EngineError::Config(format!(
+                "--tenant {t:?}: no such tenant; expected one of {}",
+                known.join(", ")
+            )));
         }
     }
     let (token, token_hash) = new_token();
@@ -60,10 +76,18 @@ pub fn new_agent(config: &Config, name: &str, role: Role, tenants: &[String]) ->
 
 /// `shortbox agent add` on a data directory, whether or not an engine runs on it (SQLite takes
 /// the write lock for the moment it needs).
-pub fn add_agent_offline(config: &Config, data_dir: &std::path::Path, name: &str, role: Role, tenants: &[String]) -> Result<String, EngineError> {
+pub fn add_agent_offline(
+    config: &Config,
+    data_dir: &std::path::Path,
+    name: &str,
+    role: Role,
+    tenants: &[String],
+) -> Result<String, EngineError> {
     let (token, row) = new_agent(config, name, role, tenants)?;
     let mut store = SqliteStore::open(data_dir).map_err(|e| EngineError::Store(e.to_string()))?;
-    store.apply(&[Write::Agent(row)]).map_err(|e| EngineError::Store(e.to_string()))?;
+    store
+        .apply(&[Write::Agent(row)])
+        .map_err(|e| EngineError::Store(e.to_string()))?;
     Ok(token)
 }
 
@@ -71,21 +95,52 @@ pub(super) async fn authenticate(engine: &Engine, token: &str) -> Option<AuthPri
     let h = hash(token);
     let config = engine.config();
     if bool::from(h.ct_eq(&engine.inner.local_owner)) {
-        return Some(principal(config, "local-owner", "Local owner", Role::Owner, &[]));
+        return Some(principal(
+            config,
+            "local-owner",
+            "Local owner",
+            Role::Owner,
+            &[],
+        ));
     }
     let reader = engine.reader().clone();
-    let row = tokio::task::spawn_blocking(move || reader.agent_by_token_hash(&h)).await.ok()?.ok()??;
-    Some(principal(config, &row.id, &row.name, row.role, &row.tenants))
+    let row = tokio::task::spawn_blocking(move || reader.agent_by_token_hash(&h))
+        .await
+        .ok()?
+        .ok()??;
+    Some(principal(
+        config,
+        &row.id,
+        &row.name,
+        row.role,
+        &row.tenants,
+    ))
 }
 
-fn principal(config: &Config, id: &str, name: &str, role: Role, tenants: &[String]) -> AuthPrincipal {
+fn principal(
+    config: &Config,
+    id: &str,
+    name: &str,
+    role: Role,
+    tenants: &[String],
+) -> AuthPrincipal {
     let refs: Vec<TenantRef> = match role {
-        Role::Owner => config.tenants.iter().map(|t| TenantRef { id: t.id.clone(), name: t.name.clone() }).collect(),
+        Role::Owner => config
+            .tenants
+            .iter()
+            .map(|t| TenantRef {
+                id: t.id.clone(),
+                name: t.name.clone(),
+            })
+            .collect(),
         Role::Ops => Vec::new(),
         Role::Agent | Role::Admin => tenants
             .iter()
             .filter_map(|id| config.tenant(id))
-            .map(|t| TenantRef { id: t.id.clone(), name: t.name.clone() })
+            .map(|t| TenantRef {
+                id: t.id.clone(),
+                name: t.name.clone(),
+            })
             .collect(),
     };
     let mut streams: Vec<String> = refs.iter().map(|t| stream::tenant(&t.id)).collect();
@@ -93,7 +148,12 @@ fn principal(config: &Config, id: &str, name: &str, role: Role, tenants: &[Strin
         streams.push(stream::OPS.to_string());
     }
     AuthPrincipal {
-        principal: Principal { agent: id.to_string(), name: name.to_string(), role, tenants: refs },
+        principal: Principal {
+            agent: id.to_string(),
+            name: name.to_string(),
+            role,
+            tenants: refs,
+        },
         streams,
     }
 }

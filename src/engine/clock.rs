@@ -23,7 +23,9 @@ pub fn fmt_ms(ms: i64) -> String {
 
 /// Parses an RFC 3339 time into ms since the epoch.
 pub fn parse_ms(s: &str) -> Option<i64> {
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 /// The calendar month (UTC) of `ms`, `YYYY-MM`.

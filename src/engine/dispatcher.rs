@@ -14,7 +14,11 @@ use super::router::{Command, DispatchJob, RouterHandle};
 use crate::protocol::MessageStatus;
 
 /// Runs until the job queue closes.
-pub async fn run(mut jobs: mpsc::UnboundedReceiver<DispatchJob>, router: RouterHandle, carriers: Arc<Carriers>) {
+pub async fn run(
+    mut jobs: mpsc::UnboundedReceiver<DispatchJob>,
+    router: RouterHandle,
+    carriers: Arc<Carriers>,
+) {
     let mut lanes: HashMap<String, mpsc::UnboundedSender<DispatchJob>> = HashMap::new();
     while let Some(job) = jobs.recv().await {
         let code = job.message.code.clone();
@@ -37,7 +41,11 @@ pub struct Bucket {
 impl Bucket {
     pub fn new(mps: u32) -> Bucket {
         let rate = f64::from(mps.max(1));
-        Bucket { rate, tokens: rate, at: Instant::now() }
+        Bucket {
+            rate,
+            tokens: rate,
+            at: Instant::now(),
+        }
     }
 
     /// How long to wait before `parts` may go; takes them when the answer is zero.
@@ -55,7 +63,12 @@ impl Bucket {
     }
 }
 
-async fn lane(mut rx: mpsc::UnboundedReceiver<DispatchJob>, mps: u32, router: RouterHandle, carriers: Arc<Carriers>) {
+async fn lane(
+    mut rx: mpsc::UnboundedReceiver<DispatchJob>,
+    mps: u32,
+    router: RouterHandle,
+    carriers: Arc<Carriers>,
+) {
     let mut bucket = Bucket::new(mps);
     while let Some(job) = rx.recv().await {
         loop {
@@ -66,17 +79,34 @@ async fn lane(mut rx: mpsc::UnboundedReceiver<DispatchJob>, mps: u32, router: Ro
             tokio::time::sleep(wait).await;
         }
         let (tx, claimed) = oneshot::channel();
-        if !router.send(Command::Claim { message: job.message.id.clone(), answer: tx }).await {
+        if !router
+            .send(Command::Claim {
+                message: job.message.id.clone(),
+                answer: tx,
+            })
+            .await
+        {
             return;
         }
-        let Ok(Some(message)) = claimed.await else { continue };
+        let Ok(Some(message)) = claimed.await else {
+            continue;
+        };
         match carriers.send(&job.carrier, &message).await {
             Ok(carrier_id) => {
-                router.send(Command::Dispatched { message: message.id.clone(), carrier_id: Some(carrier_id) }).await;
+                router
+                    .send(Command::Dispatched {
+                        message: message.id.clone(),
+                        carrier_id: Some(carrier_id),
+                    })
+                    .await;
             }
             Err(error) => {
                 router
-                    .send(Command::Status { message: message.id.clone(), status: MessageStatus::Failed, error: Some(error) })
+                    .send(Command::Status {
+                        message: message.id.clone(),
+                        status: MessageStatus::Failed,
+                        error: Some(error),
+                    })
                     .await;
             }
         }
@@ -90,7 +120,11 @@ mod tests {
     #[test]
     fn bucket_holds_its_rate() {
         let start = Instant::now();
-        let mut b = Bucket { rate: 100.0, tokens: 100.0, at: start };
+        let mut b = Bucket {
+            rate: 100.0,
+            tokens: 100.0,
+            at: start,
+        };
         let mut sent = 0;
         let mut now = start;
         // Ten simulated seconds in 1 ms steps.

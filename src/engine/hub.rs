@@ -110,7 +110,11 @@ impl Hub {
         let slow = Arc::new(SlowSignal::default());
         Subscription {
             hub: self.clone(),
-            subscriber: Arc::new(Subscriber { id, tx, slow: slow.clone() }),
+            subscriber: Arc::new(Subscriber {
+                id,
+                tx,
+                slow: slow.clone(),
+            }),
             rx,
             slow,
             streams: HashSet::new(),
@@ -125,7 +129,9 @@ impl Hub {
         let streams = self.read();
         let mut delivered = 0u64;
         for event in events {
-            let Some(subscribers) = streams.get(&event.stream) else { continue };
+            let Some(subscribers) = streams.get(&event.stream) else {
+                continue;
+            };
             for sub in subscribers {
                 if sub.slow.is_raised() {
                     // Its session is closing: anything more would follow a gap.
@@ -143,21 +149,29 @@ impl Hub {
                 }
             }
         }
-        self.inner.delivered_total.fetch_add(delivered, Ordering::Relaxed);
+        self.inner
+            .delivered_total
+            .fetch_add(delivered, Ordering::Relaxed);
     }
 
     /// An ephemeral `{"op":"live",…}` frame for the connections that follow `ops`. A
     /// connection whose queue is more than half full misses it: live data never closes anyone.
     pub fn publish_live(&self, frame: Arc<str>) {
         let streams = self.read();
-        let Some(subscribers) = streams.get(stream::OPS) else { return };
+        let Some(subscribers) = streams.get(stream::OPS) else {
+            return;
+        };
         for sub in subscribers {
             if sub.slow.is_raised() || sub.tx.capacity() * 2 <= sub.tx.max_capacity() {
-                self.inner.live_dropped_total.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .live_dropped_total
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             }
             if sub.tx.try_send(HubItem::Live(frame.clone())).is_err() {
-                self.inner.live_dropped_total.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .live_dropped_total
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -183,7 +197,10 @@ impl Hub {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, HashMap<Arc<str>, Vec<Arc<Subscriber>>>> {
-        self.inner.streams.write().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .streams
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -203,7 +220,11 @@ impl Subscription {
             return;
         }
         let name: Arc<str> = Arc::from(stream);
-        self.hub.write().entry(name.clone()).or_default().push(self.subscriber.clone());
+        self.hub
+            .write()
+            .entry(name.clone())
+            .or_default()
+            .push(self.subscriber.clone());
         self.streams.insert(name);
     }
 
@@ -282,7 +303,11 @@ mod tests {
         a.follow("tenant:acme");
         b.follow("tenant:bistro");
         b.follow("tenant:acme");
-        hub.publish(vec![event("tenant:acme", 1), event("tenant:bistro", 1), event("tenant:acme", 2)]);
+        hub.publish(vec![
+            event("tenant:acme", 1),
+            event("tenant:bistro", 1),
+            event("tenant:acme", 2),
+        ]);
 
         assert_eq!(seq_of(a.try_recv()), Some(("tenant:acme".into(), 1)));
         assert_eq!(seq_of(a.try_recv()), Some(("tenant:acme".into(), 2)));

@@ -67,7 +67,11 @@ pub struct IngressError {
 
 impl IngressError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> IngressError {
-        IngressError { status, code, message: message.into() }
+        IngressError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -111,10 +115,19 @@ impl Engine {
         .await
         .map_err(|e| EngineError::Store(e.to_string()))?
         .map_err(|e| EngineError::Store(e.to_string()))?;
-        let reader = Arc::new(store.reader(4).map_err(|e| EngineError::Store(e.to_string()))?);
+        let reader = Arc::new(
+            store
+                .reader(4)
+                .map_err(|e| EngineError::Store(e.to_string()))?,
+        );
         let hub = Hub::new();
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
-        let (router, handle, rx) = Router::new(config.clone(), Box::new(store), hub.clone(), dispatch_tx.clone())?;
+        let (router, handle, rx) = Router::new(
+            config.clone(),
+            Box::new(store),
+            hub.clone(),
+            dispatch_tx.clone(),
+        )?;
         for job in router.pending_jobs() {
             let _ = dispatch_tx.send(job);
         }
@@ -126,14 +139,26 @@ impl Engine {
         let mut carriers = carriers::Carriers::default();
         for c in &config.carriers {
             if c.kind == CarrierKind::Sim {
-                let sim = Arc::new(carriers::sim::SimCarrier::new(&c.id, c.sim.clone(), handle.clone()));
+                let sim = Arc::new(carriers::sim::SimCarrier::new(
+                    &c.id,
+                    c.sim.clone(),
+                    handle.clone(),
+                ));
                 if c.sim.openings || c.sim.chatter_every_s > 0 {
-                    let codes: Vec<String> =
-                        config.codes.iter().filter(|code| code.carrier == c.id).map(|code| code.code.clone()).collect();
+                    let codes: Vec<String> = config
+                        .codes
+                        .iter()
+                        .filter(|code| code.carrier == c.id)
+                        .map(|code| code.code.clone())
+                        .collect();
                     let keywords: Vec<(String, String)> = config
                         .tenants
                         .iter()
-                        .flat_map(|t| t.keywords.iter().map(|k| (k.code.clone(), k.word.to_uppercase())))
+                        .flat_map(|t| {
+                            t.keywords
+                                .iter()
+                                .map(|k| (k.code.clone(), k.word.to_uppercase()))
+                        })
                         .filter(|(code, _)| codes.contains(code))
                         .collect();
                     let codes = if c.sim.openings { codes } else { Vec::new() };
@@ -142,7 +167,11 @@ impl Engine {
                 carriers.insert(c.id.clone(), carriers::Carrier::Sim(sim));
             }
         }
-        tokio::spawn(dispatcher::run(dispatch_rx, handle.clone(), Arc::new(carriers)));
+        tokio::spawn(dispatcher::run(
+            dispatch_rx,
+            handle.clone(),
+            Arc::new(carriers),
+        ));
         let prune = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -193,7 +222,12 @@ impl Engine {
     }
 
     /// Runs one protocol call on behalf of `who`.
-    pub async fn call(&self, who: &AuthPrincipal, method: &str, params: Value) -> Result<Value, ApiError> {
+    pub async fn call(
+        &self,
+        who: &AuthPrincipal,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ApiError> {
         self.inner.calls_total.fetch_add(1, Ordering::Relaxed);
         api::call(self, who, method, params).await
     }
@@ -209,12 +243,22 @@ impl Engine {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
-        let (epoch, head) = found.ok_or_else(|| ApiError::not_found(format!("no stream {stream}")))?;
-        Ok(StreamPosition { epoch, head, first: first.unwrap_or(head + 1) })
+        let (epoch, head) =
+            found.ok_or_else(|| ApiError::not_found(format!("no stream {stream}")))?;
+        Ok(StreamPosition {
+            epoch,
+            head,
+            first: first.unwrap_or(head + 1),
+        })
     }
 
     /// Committed events of `stream` with `seq > after`, oldest first, at most `limit`.
-    pub async fn read_events(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<PublishedEvent>, ApiError> {
+    pub async fn read_events(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<PublishedEvent>, ApiError> {
         let reader = self.inner.reader.clone();
         let name = stream.to_string();
         let events = tokio::task::spawn_blocking(move || reader.read_events(&name, after, limit))
@@ -223,13 +267,22 @@ impl Engine {
             .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(events
             .into_iter()
-            .map(|e| PublishedEvent { stream: Arc::from(e.stream.as_str()), seq: e.seq, frame: Arc::from(e.frame()) })
+            .map(|e| PublishedEvent {
+                stream: Arc::from(e.stream.as_str()),
+                seq: e.seq,
+                frame: Arc::from(e.frame()),
+            })
             .collect())
     }
 
     /// Carrier-neutral JSON inbound (`POST /v1/carriers/{carrier}/inbound`). Answers only after
     /// the message is committed.
-    pub async fn carrier_inbound(&self, carrier: &str, bearer: Option<&str>, body: &[u8]) -> Result<InboundAck, IngressError> {
+    pub async fn carrier_inbound(
+        &self,
+        carrier: &str,
+        bearer: Option<&str>,
+        body: &[u8],
+    ) -> Result<InboundAck, IngressError> {
         let cmd = api::parse_inbound(self.config(), carrier, bearer, body)?;
         self.inbound(cmd).await
     }
@@ -238,23 +291,43 @@ impl Engine {
     pub async fn inbound(&self, cmd: router::InboundCommand) -> Result<InboundAck, IngressError> {
         let (tx, rx) = oneshot::channel();
         if !self.inner.router.send(Command::Inbound(cmd, tx)).await {
-            return Err(IngressError::new(503, "unavailable", "the engine is shutting down; retry later"));
+            return Err(IngressError::new(
+                503,
+                "unavailable",
+                "the engine is shutting down; retry later",
+            ));
         }
-        let ack = rx
-            .await
-            .map_err(|_| IngressError::new(503, "unavailable", "the engine is shutting down; retry later"))?;
+        let ack = rx.await.map_err(|_| {
+            IngressError::new(
+                503,
+                "unavailable",
+                "the engine is shutting down; retry later",
+            )
+        })?;
         self.inner.inbound_total.fetch_add(1, Ordering::Relaxed);
         ack
     }
 
     /// Adds an agent and returns its token (only the token's hash is stored).
-    pub async fn add_agent(&self, name: &str, role: Role, tenants: &[String]) -> Result<String, EngineError> {
+    pub async fn add_agent(
+        &self,
+        name: &str,
+        role: Role,
+        tenants: &[String],
+    ) -> Result<String, EngineError> {
         let (token, row) = auth::new_agent(self.config(), name, role, tenants)?;
         let (tx, rx) = oneshot::channel();
-        if !self.inner.router.send(Command::AddAgent { row, answer: tx }).await {
+        if !self
+            .inner
+            .router
+            .send(Command::AddAgent { row, answer: tx })
+            .await
+        {
             return Err(EngineError::Stopped);
         }
-        rx.await.map_err(|_| EngineError::Stopped)?.map_err(EngineError::Store)?;
+        rx.await
+            .map_err(|_| EngineError::Stopped)?
+            .map_err(EngineError::Store)?;
         Ok(token)
     }
 

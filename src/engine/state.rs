@@ -5,10 +5,12 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{CodeKindConfig, Config, TenantConfig};
+use crate::domain::keywords::{KeywordClass, KeywordLists};
 use crate::domain::spend::usd_to_micros;
 use crate::engine::store::{ConversationExtra, Snapshot};
 use crate::protocol::{
-    Attribution, AttributionState, CodeInfo, CodeKind, ConsentState, Conversation, Message, TenantRef,
+    Attribution, AttributionState, CodeInfo, CodeKind, ConsentState, Conversation, Message,
+    TenantRef,
 };
 
 #[derive(Debug, Clone)]
@@ -49,7 +51,10 @@ pub struct TenantState {
 
 impl TenantState {
     pub fn reference(&self) -> TenantRef {
-        TenantRef { id: self.config.id.clone(), name: self.config.name.clone() }
+        TenantRef {
+            id: self.config.id.clone(),
+            name: self.config.name.clone(),
+        }
     }
 }
 
@@ -114,6 +119,13 @@ pub struct State {
     pub pending_out: HashMap<String, Message>,
     pub spend: HashMap<String, Spend>,
     pub streams: HashMap<String, StreamHead>,
+    /// (tenant, subscriber) → consent; absent means `none`.
+    pub consent: HashMap<(String, String), ConsentState>,
+    /// (code, subscriber) blocked after an opt-out on that code.
+    pub code_blocks: HashSet<(String, String)>,
+    /// Compliance keyword lists by code country (standard lists where a country has none).
+    pub keyword_lists: HashMap<String, KeywordLists>,
+    pub default_keywords: KeywordLists,
 }
 
 impl State {
@@ -123,12 +135,18 @@ impl State {
         for t in &config.tenants {
             s.tenants.insert(
                 t.id.clone(),
-                TenantState { config: t.clone(), limit_micros: usd_to_micros(t.monthly_spend_limit_usd) },
+                TenantState {
+                    config: t.clone(),
+                    limit_micros: usd_to_micros(t.monthly_spend_limit_usd),
+                },
             );
             for k in &t.keywords {
                 s.keywords.insert(
-                    (k.code.clone(), k.word.trim().to_uppercase()),
-                    KeywordOwner { tenant: t.id.clone(), double_opt_in: k.double_opt_in },
+                    (k.code.clone(), crate::domain::keywords::normalize(&k.word)),
+                    KeywordOwner {
+                        tenant: t.id.clone(),
+                        double_opt_in: k.double_opt_in,
+                    },
                 );
             }
         }
@@ -152,15 +170,33 @@ impl State {
             s.prices.insert(country.clone(), usd_to_micros(*usd));
         }
         for (code, subscriber, tenant, since, message) in snap.attribution {
-            s.attribution.insert((code, subscriber), Holder { tenant, since, message });
+            s.attribution.insert(
+                (code, subscriber),
+                Holder {
+                    tenant,
+                    since,
+                    message,
+                },
+            );
         }
         for (conv, extra) in snap.conversations {
-            s.conversation_index.insert((conv.tenant.clone(), conv.subscriber.clone()), conv.id.clone());
-            s.conversations.insert(conv.id.clone(), ConvState { conv, extra });
+            s.conversation_index.insert(
+                (conv.tenant.clone(), conv.subscriber.clone()),
+                conv.id.clone(),
+            );
+            s.conversations
+                .insert(conv.id.clone(), ConvState { conv, extra });
         }
-        s.subscribers.extend(snap.subscribers.into_iter().map(|(e164, _)| e164));
+        s.subscribers
+            .extend(snap.subscribers.into_iter().map(|(e164, _)| e164));
         for (tenant, key, fingerprint, message, _) in snap.idempotency {
-            s.idempotency.insert((tenant, key), Idempotent { fingerprint, message });
+            s.idempotency.insert(
+                (tenant, key),
+                Idempotent {
+                    fingerprint,
+                    message,
+                },
+            );
         }
         for (m, _) in snap.pending_out {
             s.pending_out.insert(m.id.clone(), m);
@@ -168,13 +204,60 @@ impl State {
         for (tenant, month, spent_micros, notified) in snap.spend {
             let keep = s.spend.get(&tenant).is_none_or(|cur| cur.month < month);
             if keep {
-                s.spend.insert(tenant, Spend { month, spent_micros, notified });
+                s.spend.insert(
+                    tenant,
+                    Spend {
+                        month,
+                        spent_micros,
+                        notified,
+                    },
+                );
             }
         }
         for (stream, epoch, head) in snap.streams {
             s.streams.insert(stream, StreamHead { epoch, head });
         }
+        for (tenant, subscriber, state) in snap.consent {
+            s.consent.insert((tenant, subscriber), state);
+        }
+        s.code_blocks.extend(snap.code_blocks);
+        for (country, extra) in &config.compliance.keywords {
+            let mut lists = KeywordLists::default();
+            for (class, words) in [
+                (KeywordClass::OptOut, &extra.opt_out),
+                (KeywordClass::OptIn, &extra.opt_in),
+                (KeywordClass::Help, &extra.help),
+            ] {
+                let words: Vec<&str> = words.iter().map(String::as_str).collect();
+                lists.extend(class, &words);
+            }
+            s.keyword_lists.insert(country.clone(), lists);
+        }
         s
+    }
+
+    pub fn consent_of(&self, tenant: &str, subscriber: &str) -> ConsentState {
+        self.consent
+            .get(&(tenant.to_string(), subscriber.to_string()))
+            .copied()
+            .unwrap_or(ConsentState::None)
+    }
+
+    pub fn blocked(&self, code: &str, subscriber: &str) -> bool {
+        self.code_blocks
+            .contains(&(code.to_string(), subscriber.to_string()))
+    }
+
+    /// Nothing may reach `subscriber` on `code` from `tenant` (rule A6, first point).
+    pub fn opted_out(&self, tenant: &str, code: &str, subscriber: &str) -> bool {
+        self.blocked(code, subscriber)
+            || self.consent_of(tenant, subscriber) == ConsentState::OptedOut
+    }
+
+    pub fn keywords_for(&self, country: &str) -> &KeywordLists {
+        self.keyword_lists
+            .get(country)
+            .unwrap_or(&self.default_keywords)
     }
 
     pub fn tenant_ref(&self, id: &str) -> Option<TenantRef> {
@@ -182,29 +265,48 @@ impl State {
     }
 
     pub fn conversation_id(&self, tenant: &str, subscriber: &str) -> Option<&String> {
-        self.conversation_index.get(&(tenant.to_string(), subscriber.to_string()))
+        self.conversation_index
+            .get(&(tenant.to_string(), subscriber.to_string()))
     }
 
     pub fn holder(&self, code: &str, subscriber: &str) -> Option<&Holder> {
-        self.attribution.get(&(code.to_string(), subscriber.to_string()))
+        self.attribution
+            .get(&(code.to_string(), subscriber.to_string()))
     }
 
     /// What `tenant` sees of attribution for `subscriber` on `code`.
     pub fn attribution_view(&self, tenant: &str, subscriber: &str, code: &str) -> Attribution {
         match self.codes.get(code) {
-            Some(c) if c.kind == CodeKind::Dedicated => Attribution { state: AttributionState::Dedicated, since: None },
+            Some(c) if c.kind == CodeKind::Dedicated => Attribution {
+                state: AttributionState::Dedicated,
+                since: None,
+            },
             _ => match self.holder(code, subscriber) {
-                Some(h) if h.tenant == tenant => {
-                    Attribution { state: AttributionState::Held, since: Some(h.since.clone()) }
-                }
-                Some(h) => Attribution { state: AttributionState::Lost, since: Some(h.since.clone()) },
-                None => Attribution { state: AttributionState::None, since: None },
+                Some(h) if h.tenant == tenant => Attribution {
+                    state: AttributionState::Held,
+                    since: Some(h.since.clone()),
+                },
+                Some(h) => Attribution {
+                    state: AttributionState::Lost,
+                    since: Some(h.since.clone()),
+                },
+                None => Attribution {
+                    state: AttributionState::None,
+                    since: None,
+                },
             },
         }
     }
 
     /// A new conversation of `tenant` with `subscriber` on `code`.
-    pub fn new_conversation(&self, id: String, tenant: &str, subscriber: &str, code: &CodeState, now: &str) -> Conversation {
+    pub fn new_conversation(
+        &self,
+        id: String,
+        tenant: &str,
+        subscriber: &str,
+        code: &CodeState,
+        now: &str,
+    ) -> Conversation {
         Conversation {
             id,
             tenant: tenant.to_string(),
@@ -220,7 +322,7 @@ impl State {
             last_message: None,
             last_activity: now.to_string(),
             attribution: self.attribution_view(tenant, subscriber, &code.digits),
-            consent: ConsentState::None,
+            consent: self.consent_of(tenant, subscriber),
             opt_out_intent: false,
         }
     }
@@ -230,7 +332,11 @@ impl State {
         let mut v: Vec<String> = self
             .codes
             .values()
-            .filter(|c| c.kind == CodeKind::Dedicated && c.tenant.as_deref() == Some(tenant) && c.country == country)
+            .filter(|c| {
+                c.kind == CodeKind::Dedicated
+                    && c.tenant.as_deref() == Some(tenant)
+                    && c.country == country
+            })
             .map(|c| c.digits.clone())
             .collect();
         v.sort();

@@ -17,6 +17,35 @@ pub mod method {
     pub const UNATTRIBUTED_LIST: &str = "unattributed.list";
     /// Extension (ops): give an unattributed message to a tenant.
     pub const UNATTRIBUTED_ASSIGN: &str = "unattributed.assign";
+    /// Extension: an agent confirms that the subscriber asked to opt out.
+    pub const CONVERSATIONS_OPT_OUT: &str = "conversations.opt_out";
+    /// Extension: the subscriber's consent with this tenant, and its history.
+    pub const CONSENT_HISTORY: &str = "consent.history";
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationRef {
+    pub conversation: String,
+}
+
+/// One change of consent, oldest first in `consent.history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    pub state: super::objects::ConsentState,
+    pub at: String,
+    /// The inbound message behind it, when there is one.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// The keyword (normalised), `agent:<id>`, or a carrier error.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentHistoryResult {
+    pub consent: super::objects::ConsentState,
+    /// Whether the conversation's current code is blocked for this subscriber.
+    pub code_blocked: bool,
+    pub items: Vec<ConsentChange>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

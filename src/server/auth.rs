@@ -33,16 +33,14 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' => out.push(b' '),
             b => out.push(b),
         }
@@ -67,7 +65,10 @@ mod tests {
 
     fn headers(auth: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(auth).expect("a header value"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(auth).expect("a header value"),
+        );
         h
     }
 
@@ -83,7 +84,15 @@ mod tests {
 
     #[test]
     fn tokens_in_the_query_are_found_in_any_spelling() {
-        for q in ["token=x", "a=1&token=x", "access_token=x", "TOKEN=x", "%74oken=x", "access%5Ftoken", "x=1;token"] {
+        for q in [
+            "token=x",
+            "a=1&token=x",
+            "access_token=x",
+            "TOKEN=x",
+            "%74oken=x",
+            "access%5Ftoken",
+            "x=1;token",
+        ] {
             assert!(query_has_token(Some(q)), "{q}");
         }
         for q in ["", "tokens=x", "a=token", "my_token=1", "%", "%7", "%zz=1"] {

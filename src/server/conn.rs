@@ -63,7 +63,14 @@ impl Listener for GuardedListener {
             tracing::debug!("cannot set TCP_NODELAY for {addr}: {e}");
         }
         let guard = Arc::new(ConnGuard::new(self.timeout));
-        (GuardedStream { inner: stream, sleep: Box::pin(tokio::time::sleep_until(guard.deadline())), guard }, addr)
+        (
+            GuardedStream {
+                inner: stream,
+                sleep: Box::pin(tokio::time::sleep_until(guard.deadline())),
+                guard,
+            },
+            addr,
+        )
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -160,7 +167,11 @@ impl GuardedStream {
 }
 
 impl AsyncRead for GuardedStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         if this.guard.discard.load(Ordering::Acquire) {
             return this.poll_discard(cx);
@@ -182,7 +193,11 @@ impl AsyncRead for GuardedStream {
 }
 
 impl AsyncWrite for GuardedStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
     }
 
@@ -216,7 +231,10 @@ pub(crate) struct ConnMeta {
 
 impl Connected<IncomingStream<'_, GuardedListener>> for ConnMeta {
     fn connect_info(stream: IncomingStream<'_, GuardedListener>) -> Self {
-        ConnMeta { remote: *stream.remote_addr(), guard: stream.io().guard.clone() }
+        ConnMeta {
+            remote: *stream.remote_addr(),
+            guard: stream.io().guard.clone(),
+        }
     }
 }
 
@@ -237,13 +255,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Conn {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Conn(parts.extensions.get::<ConnectInfo<ConnMeta>>().map(|c| c.0.clone())))
+        Ok(Conn(
+            parts
+                .extensions
+                .get::<ConnectInfo<ConnMeta>>()
+                .map(|c| c.0.clone()),
+        ))
     }
 }
 
 /// Middleware: no request-head deadline while a request is being handled.
 pub(crate) async fn track_request(request: Request, next: Next) -> Response {
-    let guard = request.extensions().get::<ConnectInfo<ConnMeta>>().map(|c| c.0.guard.clone());
+    let guard = request
+        .extensions()
+        .get::<ConnectInfo<ConnMeta>>()
+        .map(|c| c.0.guard.clone());
     let _busy = guard.map(Busy::new);
     next.run(request).await
 }

@@ -7,10 +7,20 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 
 pub(super) async fn healthz() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "ok",
+    )
+        .into_response()
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let text = state.engine.metrics_text();
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
 }

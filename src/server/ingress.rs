@@ -32,10 +32,14 @@ pub(super) async fn inbound(
 ) -> Response {
     let carrier = match carrier {
         Ok(Path(carrier)) => carrier,
-        Err(rejection) => return error_response(rejection.status(), "bad_request", rejection.body_text()),
+        Err(rejection) => {
+            return error_response(rejection.status(), "bad_request", rejection.body_text());
+        }
     };
     if auth::query_has_token(uri.query()) {
-        return unauthorized("secrets are accepted only in the Authorization header: remove it from the URL");
+        return unauthorized(
+            "secrets are accepted only in the Authorization header: remove it from the URL",
+        );
     }
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -48,20 +52,32 @@ pub(super) async fn inbound(
         Ok(Ok(body)) => body,
         Ok(Err(BodyError::TooLarge)) => return too_large(),
         Ok(Err(BodyError::Failed(e))) => {
-            return error_response(StatusCode::BAD_REQUEST, "bad_request", format!("cannot read the body: {e}"));
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("cannot read the body: {e}"),
+            );
         }
         Err(_) => {
             return error_response(
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
-                format!("the body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+                format!(
+                    "the body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
             );
         }
     };
-    match state.engine.carrier_inbound(&carrier, auth::bearer(&headers), &body).await {
+    match state
+        .engine
+        .carrier_inbound(&carrier, auth::bearer(&headers), &body)
+        .await
+    {
         Ok(ack) => (StatusCode::OK, Json(ack)).into_response(),
         Err(e) => {
-            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status =
+                StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             error_response(status, e.code, e.message)
         }
     }

@@ -37,7 +37,12 @@ struct Bucket {
 
 impl Bucket {
     fn new(capacity: f64, refill_per_s: f64, now: Instant) -> Bucket {
-        Bucket { level: capacity, capacity, refill_per_s, at: now }
+        Bucket {
+            level: capacity,
+            capacity,
+            refill_per_s,
+            at: now,
+        }
     }
 
     fn take(&mut self, now: Instant) -> bool {
@@ -56,7 +61,11 @@ impl Bucket {
 impl CallLimiter {
     pub(crate) fn new(calls_per_second: u32, now: Instant) -> CallLimiter {
         let rate = f64::from(calls_per_second.max(1));
-        CallLimiter { rate, tokens: Bucket::new(2.0 * rate, rate, now), strikes: Bucket::new(4.0 * rate, 3.0 * rate, now) }
+        CallLimiter {
+            rate,
+            tokens: Bucket::new(2.0 * rate, rate, now),
+            strikes: Bucket::new(4.0 * rate, 3.0 * rate, now),
+        }
     }
 
     pub(crate) fn admit(&mut self, now: Instant) -> Admit {
@@ -132,7 +141,10 @@ mod tests {
         let mut l = CallLimiter::new(5, now);
         let verdicts: Vec<Admit> = (0..40).map(|_| l.admit(now)).collect();
         assert_eq!(verdicts.iter().filter(|v| **v == Admit::Yes).count(), 10);
-        assert_eq!(verdicts.iter().filter(|v| **v == Admit::Limited).count(), 20);
+        assert_eq!(
+            verdicts.iter().filter(|v| **v == Admit::Limited).count(),
+            20
+        );
         assert_eq!(verdicts[30], Admit::Close);
     }
 }

@@ -38,7 +38,11 @@ const SESSION_DRAIN: Duration = Duration::from_secs(5);
 pub fn app(engine: Engine) -> axum::Router {
     let (_stop, stop_rx) = watch::channel(false);
     let (alive, _) = mpsc::channel(1);
-    router(AppState { engine, shutdown: Shutdown(stop_rx), alive })
+    router(AppState {
+        engine,
+        shutdown: Shutdown(stop_rx),
+        alive,
+    })
 }
 
 /// Serves `engine` on `listener` until `shutdown` completes, then closes live WebSockets with
@@ -50,19 +54,29 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop, stop_rx) = watch::channel(false);
     let (alive, mut alive_rx) = mpsc::channel::<()>(1);
-    let state = AppState { engine, shutdown: Shutdown(stop_rx), alive };
+    let state = AppState {
+        engine,
+        shutdown: Shutdown(stop_rx),
+        alive,
+    };
     let service = router(state).into_make_service_with_connect_info::<conn::ConnMeta>();
     let signal = async move {
         shutdown.await;
         // Sessions hold receivers; ignore the error when there is none.
         let _ = stop.send(true);
     };
-    axum::serve(conn::GuardedListener::new(listener, REQUEST_HEAD_TIMEOUT), service)
-        .with_graceful_shutdown(signal)
-        .await?;
+    axum::serve(
+        conn::GuardedListener::new(listener, REQUEST_HEAD_TIMEOUT),
+        service,
+    )
+    .with_graceful_shutdown(signal)
+    .await?;
     // Every HTTP connection has ended; upgraded sockets are closing with 4100. `recv` answers
     // `None` once the last session has dropped its `alive` sender.
-    if tokio::time::timeout(SESSION_DRAIN, alive_rx.recv()).await.is_err() {
+    if tokio::time::timeout(SESSION_DRAIN, alive_rx.recv())
+        .await
+        .is_err()
+    {
         tracing::warn!("some WebSocket sessions were still open {SESSION_DRAIN:?} after shutdown");
     }
     Ok(())
@@ -115,9 +129,10 @@ fn error_response(status: StatusCode, code: &str, message: impl Into<String>) ->
 /// 401 with the challenge that tells a client which scheme to use.
 fn unauthorized(message: impl Into<String>) -> Response {
     let mut response = error_response(StatusCode::UNAUTHORIZED, "unauthorized", message);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer realm=\"shortbox\""));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"shortbox\""),
+    );
     response
 }
 
@@ -125,7 +140,10 @@ async fn not_found(request: Request) -> Response {
     error_response(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("no endpoint at {}: see docs/protocol.md for the engine's endpoints", request.uri().path()),
+        format!(
+            "no endpoint at {}: see docs/protocol.md for the engine's endpoints",
+            request.uri().path()
+        ),
     )
 }
 
@@ -133,6 +151,10 @@ async fn method_not_allowed(request: Request) -> Response {
     error_response(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        format!("{} does not answer {}", request.uri().path(), request.method()),
+        format!(
+            "{} does not answer {}",
+            request.uri().path(),
+            request.method()
+        ),
     )
 }

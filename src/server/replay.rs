@@ -87,11 +87,19 @@ pub(crate) async fn replay(
             None
         }
     };
-    let _ = done.send(ReplayDone { stream: request.stream, generation: request.generation, covered });
+    let _ = done.send(ReplayDone {
+        stream: request.stream,
+        generation: request.generation,
+        covered,
+    });
 }
 
 /// `Ok(None)` when the writer is gone.
-async fn run(engine: &Engine, out: &mpsc::Sender<Outbound>, r: &ReplayRequest) -> Result<Option<u64>, ApiError> {
+async fn run(
+    engine: &Engine,
+    out: &mpsc::Sender<Outbound>,
+    r: &ReplayRequest,
+) -> Result<Option<u64>, ApiError> {
     let position = engine.stream_position(&r.stream).await?;
     let after = match decide(r.epoch.as_deref(), r.after, &position) {
         Resume::Reset(reason) => {
@@ -102,7 +110,11 @@ async fn run(engine: &Engine, out: &mpsc::Sender<Outbound>, r: &ReplayRequest) -
                 head: position.head,
                 reason,
             });
-            return Ok(out.send(Outbound::frame(&frame)).await.ok().map(|()| position.head));
+            return Ok(out
+                .send(Outbound::frame(&frame))
+                .await
+                .ok()
+                .map(|()| position.head));
         }
         Resume::Replay { after } => after,
     };
@@ -138,7 +150,11 @@ async fn run(engine: &Engine, out: &mpsc::Sender<Outbound>, r: &ReplayRequest) -
         epoch: position.epoch,
         head: cursor,
     });
-    Ok(out.send(Outbound::frame(&frame)).await.ok().map(|()| cursor))
+    Ok(out
+        .send(Outbound::frame(&frame))
+        .await
+        .ok()
+        .map(|()| cursor))
 }
 
 #[cfg(test)]
@@ -146,7 +162,11 @@ mod tests {
     use super::*;
 
     fn position(epoch: &str, first: u64, head: u64) -> StreamPosition {
-        StreamPosition { epoch: epoch.into(), head, first }
+        StreamPosition {
+            epoch: epoch.into(),
+            head,
+            first,
+        }
     }
 
     #[test]
@@ -156,10 +176,18 @@ mod tests {
             (None, None, Resume::Reset(ResetReason::Fresh)),
             (Some("E"), None, Resume::Reset(ResetReason::Fresh)),
             (None, Some(41), Resume::Reset(ResetReason::Fresh)),
-            (Some("X"), Some(41), Resume::Reset(ResetReason::EpochChanged)),
+            (
+                Some("X"),
+                Some(41),
+                Resume::Reset(ResetReason::EpochChanged),
+            ),
             // epoch_changed wins over too_old and ahead
             (Some("X"), Some(1), Resume::Reset(ResetReason::EpochChanged)),
-            (Some("X"), Some(99), Resume::Reset(ResetReason::EpochChanged)),
+            (
+                Some("X"),
+                Some(99),
+                Resume::Reset(ResetReason::EpochChanged),
+            ),
             (Some("E"), Some(9), Resume::Reset(ResetReason::TooOld)),
             (Some("E"), Some(10), Resume::Replay { after: 10 }),
             (Some("E"), Some(41), Resume::Replay { after: 41 }),
@@ -167,7 +195,11 @@ mod tests {
             (Some("E"), Some(58), Resume::Reset(ResetReason::Ahead)),
         ];
         for (epoch, after, want) in cases {
-            assert_eq!(decide(*epoch, *after, &p), *want, "epoch {epoch:?} after {after:?}");
+            assert_eq!(
+                decide(*epoch, *after, &p),
+                *want,
+                "epoch {epoch:?} after {after:?}"
+            );
         }
     }
 
@@ -175,14 +207,23 @@ mod tests {
     fn an_empty_stream_replays_from_zero() {
         let p = position("E", 1, 0);
         assert_eq!(decide(Some("E"), Some(0), &p), Resume::Replay { after: 0 });
-        assert_eq!(decide(Some("E"), Some(1), &p), Resume::Reset(ResetReason::Ahead));
+        assert_eq!(
+            decide(Some("E"), Some(1), &p),
+            Resume::Reset(ResetReason::Ahead)
+        );
     }
 
     #[test]
     fn nothing_retained_means_only_the_head_is_current() {
         // Retention cut everything: first = head + 1.
         let p = position("E", 58, 57);
-        assert_eq!(decide(Some("E"), Some(57), &p), Resume::Replay { after: 57 });
-        assert_eq!(decide(Some("E"), Some(56), &p), Resume::Reset(ResetReason::TooOld));
+        assert_eq!(
+            decide(Some("E"), Some(57), &p),
+            Resume::Replay { after: 57 }
+        );
+        assert_eq!(
+            decide(Some("E"), Some(56), &p),
+            Resume::Reset(ResetReason::TooOld)
+        );
     }
 }

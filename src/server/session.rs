@@ -32,13 +32,14 @@ use super::{AppState, Shutdown};
 use crate::engine::hub::{HubItem, Subscription};
 use crate::engine::{AuthPrincipal, Engine, PublishedEvent};
 use crate::protocol::{
-    ApiError, Call, ClientFrame, ErrorCode, ErrorFrame, Hello, PROTO, Reply, ServerFrame, SyncStream, close, stream,
+    ApiError, Call, ClientFrame, ErrorCode, ErrorFrame, Hello, PROTO, Reply, ServerFrame,
+    SyncStream, close, stream,
 };
 
 /// Calls of one connection that may run at the same time; more are answered `rate_limited`.
 pub(crate) const CALLS_IN_FLIGHT: usize = 16;
 /// Frames waiting for the writer.
-const OUT_QUEUE: usize = 256;
+const OUT_QUEUE: usize = 64;
 /// After the server's close frame, how long the client has to answer before the socket drops.
 const CLOSE_DRAIN: Duration = Duration::from_secs(1);
 
@@ -48,18 +49,32 @@ enum End {
     Gone,
     /// Close with this code and reason. `discard`: the client may still be sending a refused
     /// frame; swallow it rather than read it.
-    Close { code: u16, reason: &'static str, discard: bool },
+    Close {
+        code: u16,
+        reason: &'static str,
+        discard: bool,
+    },
 }
 
 impl End {
     fn close(code: u16, reason: &'static str) -> Option<End> {
-        Some(End::Close { code, reason, discard: false })
+        Some(End::Close {
+            code,
+            reason,
+            discard: false,
+        })
     }
 }
 
 enum StreamState {
-    Replaying { generation: u64, buffer: VecDeque<PublishedEvent>, task: JoinHandle<()> },
-    Live { last: u64 },
+    Replaying {
+        generation: u64,
+        buffer: VecDeque<PublishedEvent>,
+        task: JoinHandle<()>,
+    },
+    Live {
+        last: u64,
+    },
 }
 
 struct Session {
@@ -78,8 +93,17 @@ struct Session {
     heartbeat: Duration,
 }
 
-pub(super) async fn run(socket: WebSocket, state: AppState, who: Arc<AuthPrincipal>, guard: Option<Arc<ConnGuard>>) {
-    let AppState { engine, mut shutdown, alive } = state;
+pub(super) async fn run(
+    socket: WebSocket,
+    state: AppState,
+    who: Arc<AuthPrincipal>,
+    guard: Option<Arc<ConnGuard>>,
+) {
+    let AppState {
+        engine,
+        mut shutdown,
+        alive,
+    } = state;
     let settings = engine.settings();
     let heartbeat = Duration::from_millis(settings.heartbeat_ms);
     let sub = engine.hub().subscribe(settings.connection_queue);
@@ -103,7 +127,11 @@ pub(super) async fn run(socket: WebSocket, state: AppState, who: Arc<AuthPrincip
     };
 
     let end = if shutdown.is_stopping() {
-        End::Close { code: close::SHUTDOWN, reason: "server shutting down: reconnect and resume", discard: false }
+        End::Close {
+            code: close::SHUTDOWN,
+            reason: "server shutting down: reconnect and resume",
+            discard: false,
+        }
     } else {
         match session.hello().await {
             Some(end) => end,
@@ -111,11 +139,20 @@ pub(super) async fn run(socket: WebSocket, state: AppState, who: Arc<AuthPrincip
         }
     };
 
-    if let End::Close { code, reason, discard } = end {
+    if let End::Close {
+        code,
+        reason,
+        discard,
+    } = end
+    {
         if discard && let Some(guard) = &guard {
             guard.discard_input();
         }
-        let _ = tokio::time::timeout(CLOSE_SEND_LIMIT, session.out.send(Outbound::Close(code, reason))).await;
+        let _ = tokio::time::timeout(
+            CLOSE_SEND_LIMIT,
+            session.out.send(Outbound::Close(code, reason)),
+        )
+        .await;
         drop(session);
         if !discard || guard.is_some() {
             // Read until the client answers the close (or hangs up), so its reply is flushed
@@ -207,7 +244,11 @@ impl Session {
                 if let Err(step) = self.admit(None, false).await {
                     return step;
                 }
-                self.bad_frame(None, "binary frames are not part of protocol v1: send JSON in text frames").await
+                self.bad_frame(
+                    None,
+                    "binary frames are not part of protocol v1: send JSON in text frames",
+                )
+                .await
             }
             // Pings are answered by tungstenite; pongs only prove the client is there. After a
             // close, keep reading: the next read flushes the answer and ends the stream.
@@ -244,7 +285,10 @@ impl Session {
     async fn admit(&mut self, req: Option<u64>, is_call: bool) -> Result<(), Option<End>> {
         match self.limiter.admit(std::time::Instant::now()) {
             Admit::Yes => Ok(()),
-            Admit::Close => Err(End::close(close::RATE_LIMITED, "rate limited: wait at least 5 s, then resume")),
+            Admit::Close => Err(End::close(
+                close::RATE_LIMITED,
+                "rate limited: wait at least 5 s, then resume",
+            )),
             Admit::Limited => {
                 let message = format!(
                     "more than {} frames per second on this connection: slow down (bursts of twice that pass)",
@@ -256,7 +300,11 @@ impl Session {
                         result: None,
                         error: Some(ApiError::new(ErrorCode::RateLimited, message)),
                     }),
-                    _ => ServerFrame::Error(ErrorFrame { req, code: ErrorCode::RateLimited, message }),
+                    _ => ServerFrame::Error(ErrorFrame {
+                        req,
+                        code: ErrorCode::RateLimited,
+                        message,
+                    }),
                 };
                 Err(self.send_frame(frame).await)
             }
@@ -264,7 +312,11 @@ impl Session {
     }
 
     async fn bad_frame(&self, req: Option<u64>, message: &str) -> Option<End> {
-        let frame = ServerFrame::Error(ErrorFrame { req, code: ErrorCode::BadFrame, message: message.to_string() });
+        let frame = ServerFrame::Error(ErrorFrame {
+            req,
+            code: ErrorCode::BadFrame,
+            message: message.to_string(),
+        });
         self.send_frame(frame).await
     }
 
@@ -272,21 +324,45 @@ impl Session {
         let Ok(permit) = self.calls.clone().try_acquire_owned() else {
             let error = ApiError::new(
                 ErrorCode::RateLimited,
-                format!("{CALLS_IN_FLIGHT} calls are already running on this connection: wait for their replies"),
+                format!(
+                    "{CALLS_IN_FLIGHT} calls are already running on this connection: wait for their replies"
+                ),
             );
-            return self.send_frame(ServerFrame::Reply(Reply { req: call.req, result: None, error: Some(error) })).await;
+            return self
+                .send_frame(ServerFrame::Reply(Reply {
+                    req: call.req,
+                    result: None,
+                    error: Some(error),
+                }))
+                .await;
         };
         let (engine, who, out) = (self.engine.clone(), self.who.clone(), self.out.clone());
         tokio::spawn(async move {
-            let Call { req, method, params } = call;
-            let answer = AssertUnwindSafe(engine.call(&who, &method, params)).catch_unwind().await;
+            let Call {
+                req,
+                method,
+                params,
+            } = call;
+            let answer = AssertUnwindSafe(engine.call(&who, &method, params))
+                .catch_unwind()
+                .await;
             let answer = answer.unwrap_or_else(|_| {
                 tracing::error!(method, "the engine panicked on a call");
-                Err(ApiError::internal("the engine failed on this call; try again, and report it if it persists"))
+                Err(ApiError::internal(
+                    "the engine failed on this call; try again, and report it if it persists",
+                ))
             });
             let reply = match answer {
-                Ok(result) => Reply { req, result: Some(result), error: None },
-                Err(error) => Reply { req, result: None, error: Some(error) },
+                Ok(result) => Reply {
+                    req,
+                    result: Some(result),
+                    error: None,
+                },
+                Err(error) => Reply {
+                    req,
+                    result: None,
+                    error: Some(error),
+                },
             };
             let _ = out.send(Outbound::frame(&ServerFrame::Reply(reply))).await;
             drop(permit);
@@ -295,13 +371,17 @@ impl Session {
     }
 
     async fn start_sync(&mut self, req: u64, wanted: SyncStream) -> Option<End> {
-        if !self.who.streams.iter().any(|s| *s == wanted.stream) {
+        if !self.who.streams.contains(&wanted.stream) {
             let message = format!(
                 "stream {:?} is not yours: `hello` lists the streams you may sync ({})",
                 wanted.stream,
                 self.who.streams.join(", ")
             );
-            let frame = ServerFrame::Error(ErrorFrame { req: Some(req), code: ErrorCode::Forbidden, message });
+            let frame = ServerFrame::Error(ErrorFrame {
+                req: Some(req),
+                code: ErrorCode::Forbidden,
+                message,
+            });
             return self.send_frame(frame).await;
         }
         let name: Arc<str> = Arc::from(wanted.stream.as_str());
@@ -323,17 +403,33 @@ impl Session {
             after: wanted.after,
             generation: self.generation,
         };
-        let task = tokio::spawn(replay::replay(self.engine.clone(), self.out.clone(), self.done_tx.clone(), request));
-        self.streams.insert(name, StreamState::Replaying { generation: self.generation, buffer, task });
+        let task = tokio::spawn(replay::replay(
+            self.engine.clone(),
+            self.out.clone(),
+            self.done_tx.clone(),
+            request,
+        ));
+        self.streams.insert(
+            name,
+            StreamState::Replaying {
+                generation: self.generation,
+                buffer,
+                task,
+            },
+        );
         None
     }
 
     async fn on_replay_done(&mut self, done: ReplayDone) -> Option<End> {
-        let Some(StreamState::Replaying { generation, .. }) = self.streams.get(&done.stream) else { return None };
+        let Some(StreamState::Replaying { generation, .. }) = self.streams.get(&done.stream) else {
+            return None;
+        };
         if *generation != done.generation {
             return None; // a replay that was replaced by a newer sync
         }
-        let Some(StreamState::Replaying { buffer, .. }) = self.streams.remove(&done.stream) else { return None };
+        let Some(StreamState::Replaying { buffer, .. }) = self.streams.remove(&done.stream) else {
+            return None;
+        };
         let Some(mut last) = done.covered else {
             self.sub.unfollow(&done.stream);
             return None;
@@ -360,7 +456,10 @@ impl Session {
                 }
                 Some(StreamState::Replaying { buffer, .. }) => {
                     if buffer.len() >= self.buffer_limit {
-                        return End::close(close::SLOW_CONSUMER, "slow consumer: resume from your cursor");
+                        return End::close(
+                            close::SLOW_CONSUMER,
+                            "slow consumer: resume from your cursor",
+                        );
                     }
                     buffer.push_back(event);
                     None
@@ -368,7 +467,10 @@ impl Session {
                 None => None,
             },
             HubItem::Live(frame) => {
-                if matches!(self.streams.get(stream::OPS), Some(StreamState::Live { .. })) {
+                if matches!(
+                    self.streams.get(stream::OPS),
+                    Some(StreamState::Live { .. })
+                ) {
                     // Ephemeral: dropped rather than waited for.
                     let _ = self.out.try_send(Outbound::Shared(frame));
                 }
@@ -380,18 +482,30 @@ impl Session {
 
 /// A client frame, or why it is not one (with its `req` when that could be read).
 fn parse(text: &str) -> Result<ClientFrame, (Option<u64>, String)> {
-    let value: Value = serde_json::from_str(text).map_err(|e| (None, format!("a frame must be one JSON object: {e}")))?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| (None, format!("a frame must be one JSON object: {e}")))?;
     let Value::Object(fields) = &value else {
-        return Err((None, "a frame must be one JSON object with an \"op\"".into()));
+        return Err((
+            None,
+            "a frame must be one JSON object with an \"op\"".into(),
+        ));
     };
     let req = fields.get("req").and_then(Value::as_u64);
     let op = match fields.get("op") {
-        None => return Err((req, "missing \"op\": a client sends \"sync\" or \"call\"".into())),
+        None => {
+            return Err((
+                req,
+                "missing \"op\": a client sends \"sync\" or \"call\"".into(),
+            ));
+        }
         Some(Value::String(op)) => op.clone(),
         Some(_) => return Err((req, "\"op\" must be a string: \"sync\" or \"call\"".into())),
     };
     if op != "sync" && op != "call" {
-        return Err((req, format!("unknown op {op:?}: a client sends \"sync\" or \"call\"")));
+        return Err((
+            req,
+            format!("unknown op {op:?}: a client sends \"sync\" or \"call\""),
+        ));
     }
     serde_json::from_value(value).map_err(|e| (req, format!("{op}: {e}")))
 }
@@ -405,12 +519,18 @@ fn read_error(error: axum::Error) -> End {
             reason: "frame larger than 65536 bytes: send smaller frames",
             discard: true,
         },
-        Some(tungstenite::Error::Utf8(_)) => {
-            End::Close { code: close::INVALID_UTF8, reason: "invalid UTF-8 in a text frame", discard: false }
-        }
+        Some(tungstenite::Error::Utf8(_)) => End::Close {
+            code: close::INVALID_UTF8,
+            reason: "invalid UTF-8 in a text frame",
+            discard: false,
+        },
         Some(tungstenite::Error::Protocol(p)) => {
             tracing::debug!("WebSocket protocol error: {p}");
-            End::Close { code: close::PROTOCOL_VIOLATION, reason: "WebSocket protocol violation", discard: true }
+            End::Close {
+                code: close::PROTOCOL_VIOLATION,
+                reason: "WebSocket protocol violation",
+                discard: true,
+            }
         }
         _ => End::Gone,
     }
@@ -422,9 +542,12 @@ mod tests {
 
     #[test]
     fn parse_reads_calls_and_syncs() {
-        let call = parse(r#"{"op":"call","req":2,"method":"codes.list","params":{"tenant":"acme"}}"#);
+        let call =
+            parse(r#"{"op":"call","req":2,"method":"codes.list","params":{"tenant":"acme"}}"#);
         assert!(matches!(call, Ok(ClientFrame::Call(Call { req: 2, .. }))));
-        let sync = parse(r#"{"op":"sync","req":1,"streams":[{"stream":"ops","epoch":null,"after":null}]}"#);
+        let sync = parse(
+            r#"{"op":"sync","req":1,"streams":[{"stream":"ops","epoch":null,"after":null}]}"#,
+        );
         assert!(matches!(sync, Ok(ClientFrame::Sync(_))));
     }
 

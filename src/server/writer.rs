@@ -22,6 +22,9 @@ use crate::protocol::{ServerFrame, close};
 
 /// Longest wait for a close frame to leave before the socket is dropped anyway.
 pub(crate) const CLOSE_SEND_LIMIT: Duration = Duration::from_secs(1);
+/// The same for a slow consumer: what is already queued to it goes first, and a client that
+/// is slow but still reading should learn why it was closed.
+const SLOW_CLOSE_LIMIT: Duration = Duration::from_secs(10);
 
 /// What a session asks its writer to send.
 #[derive(Debug)]
@@ -84,14 +87,14 @@ pub(crate) async fn run(
         let message = tokio::select! {
             biased;
             () = slow.raised() => {
-                send_close(&mut sink, close::SLOW_CONSUMER, "slow consumer: resume from your cursor").await;
+                send_close(&mut sink, close::SLOW_CONSUMER, SLOW_REASON, SLOW_CLOSE_LIMIT).await;
                 return;
             }
             item = rx.recv() => match item {
                 // Every sender is gone: the session has ended.
                 None => return,
                 Some(Outbound::Close(code, reason)) => {
-                    send_close(&mut sink, code, reason).await;
+                    send_close(&mut sink, code, reason, CLOSE_SEND_LIMIT).await;
                     return;
                 }
                 Some(out) => match to_message(out) {
@@ -110,20 +113,31 @@ pub(crate) async fn run(
                 }
             }
             () = slow.raised() => {
-                send_close(&mut sink, close::SLOW_CONSUMER, "slow consumer: resume from your cursor").await;
+                send_close(&mut sink, close::SLOW_CONSUMER, SLOW_REASON, SLOW_CLOSE_LIMIT).await;
                 return;
             }
             () = tokio::time::sleep(stall_limit) => {
-                send_close(&mut sink, close::SLOW_CONSUMER, "not reading: resume from your cursor").await;
+                send_close(&mut sink, close::SLOW_CONSUMER, STALL_REASON, SLOW_CLOSE_LIMIT).await;
                 return;
             }
         }
     }
 }
 
-/// Sends a close frame, giving up after [`CLOSE_SEND_LIMIT`] (a client that does not read
-/// would never take it).
-pub(crate) async fn send_close(sink: &mut SplitSink<WebSocket, Message>, code: u16, reason: &'static str) {
-    let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-    let _ = tokio::time::timeout(CLOSE_SEND_LIMIT, sink.send(Message::Close(Some(frame)))).await;
+const SLOW_REASON: &str = "slow consumer: resume from your cursor";
+const STALL_REASON: &str = "not reading: resume from your cursor";
+
+/// Sends a close frame, giving up after `limit` (a client that does not read would never
+/// take it).
+async fn send_close(
+    sink: &mut SplitSink<WebSocket, Message>,
+    code: u16,
+    reason: &'static str,
+    limit: Duration,
+) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(limit, sink.send(Message::Close(Some(frame)))).await;
 }

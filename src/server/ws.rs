@@ -33,7 +33,9 @@ pub(super) async fn upgrade(
         );
     }
     let Some(token) = auth::bearer(&headers) else {
-        return unauthorized("missing token: send `Authorization: Bearer <token>` (see `shortbox agent add`)");
+        return unauthorized(
+            "missing token: send `Authorization: Bearer <token>` (see `shortbox agent add`)",
+        );
     };
     let Some(who) = state.engine.authenticate(token).await else {
         return unauthorized("the token is not valid or was revoked: ask an admin for a new one");
@@ -43,7 +45,10 @@ pub(super) async fn upgrade(
         return error_response(
             StatusCode::BAD_REQUEST,
             "unsupported_subprotocol",
-            format!("this server speaks the WebSocket subprotocol {SUBPROTOCOL}; offered: {}", offered.join(", ")),
+            format!(
+                "this server speaks the WebSocket subprotocol {SUBPROTOCOL}; offered: {}",
+                offered.join(", ")
+            ),
         );
     }
     let ws = match ws {
@@ -52,7 +57,9 @@ pub(super) async fn upgrade(
             return error_response(rejection.status(), "bad_upgrade", rejection.body_text());
         }
     };
-    let mut ws = ws.max_message_size(MAX_CLIENT_FRAME).max_frame_size(MAX_CLIENT_FRAME);
+    let mut ws = ws
+        .max_message_size(MAX_CLIENT_FRAME)
+        .max_frame_size(MAX_CLIENT_FRAME);
     if !offered.is_empty() {
         ws = ws.protocols([SUBPROTOCOL]);
     }

@@ -61,7 +61,9 @@ impl App {
 
     pub(super) fn load_latest(&mut self, fx: &mut Vec<Effect>) {
         let online = self.is_online();
-        let Some(t) = self.thread.as_mut() else { return };
+        let Some(t) = self.thread.as_mut() else {
+            return;
+        };
         if !online {
             t.older = Older::NotLoaded;
             return;
@@ -70,23 +72,39 @@ impl App {
         t.first_load_asked = true;
         let conversation = t.id().to_string();
         let params = json!({ "conversation": conversation, "limit": HISTORY_PAGE });
-        self.call(method::CONVERSATIONS_HISTORY, params, Purpose::History { conversation, latest: true }, fx);
+        self.call(
+            method::CONVERSATIONS_HISTORY,
+            params,
+            Purpose::History {
+                conversation,
+                latest: true,
+            },
+            fx,
+        );
     }
 
     pub(super) fn load_older(&mut self, fx: &mut Vec<Effect>) {
         let online = self.is_online();
-        let Some(t) = self.thread.as_mut() else { return };
-        let Older::More(before) = t.older.clone() else { return };
+        let Some(t) = self.thread.as_mut() else {
+            return;
+        };
+        let Older::More(before) = t.older.clone() else {
+            return;
+        };
         if !online {
             return;
         }
         t.older = Older::Loading;
         let conversation = t.id().to_string();
-        let params = json!({ "conversation": conversation, "before": before, "limit": HISTORY_PAGE });
+        let params =
+            json!({ "conversation": conversation, "before": before, "limit": HISTORY_PAGE });
         self.call(
             method::CONVERSATIONS_HISTORY,
             params,
-            Purpose::History { conversation, latest: false },
+            Purpose::History {
+                conversation,
+                latest: false,
+            },
             fx,
         );
     }
@@ -94,7 +112,9 @@ impl App {
     pub(super) fn scroll_thread(&mut self, lines: isize, fx: &mut Vec<Effect>) {
         let width = ui::layout::thread_width(self);
         let ctx = ui::thread::Measure::new(self, width);
-        let Some(t) = self.thread.as_mut() else { return };
+        let Some(t) = self.thread.as_mut() else {
+            return;
+        };
         let height = |items: &[_], i| ctx.item_height(items, i);
         if lines < 0 {
             if t.scroll_up(lines.unsigned_abs(), height) {
@@ -107,7 +127,9 @@ impl App {
 
     /// Marks the open conversation read up to its newest message, once per message.
     pub(super) fn mark_read(&mut self, fx: &mut Vec<Effect>) {
-        let Some(t) = self.thread.as_ref() else { return };
+        let Some(t) = self.thread.as_ref() else {
+            return;
+        };
         if t.conversation.unread == 0 || !self.is_online() {
             return;
         }
@@ -137,11 +159,18 @@ impl App {
             return;
         }
         let params = serde_json::to_value(params).unwrap_or(Value::Null);
-        self.call(method::CONVERSATIONS_UPDATE, params, Purpose::Update { conversation, what }, fx);
+        self.call(
+            method::CONVERSATIONS_UPDATE,
+            params,
+            Purpose::Update { conversation, what },
+            fx,
+        );
     }
 
     pub(super) fn toggle_resolved(&mut self, fx: &mut Vec<Effect>) {
-        let Some((id, status)) = self.target().map(|c| (c.id.clone(), c.status)) else { return };
+        let Some((id, status)) = self.target().map(|c| (c.id.clone(), c.status)) else {
+            return;
+        };
         let (status, what) = if status == ConversationStatus::Resolved {
             (ConversationStatus::Open, "reopen")
         } else {
@@ -156,7 +185,9 @@ impl App {
     }
 
     pub(super) fn mark_unread(&mut self, fx: &mut Vec<Effect>) {
-        let Some(id) = self.target().map(|c| c.id.clone()) else { return };
+        let Some(id) = self.target().map(|c| c.id.clone()) else {
+            return;
+        };
         let params = ConversationUpdateParams {
             conversation: id.clone(),
             unread: Some(true),
@@ -166,7 +197,9 @@ impl App {
     }
 
     pub(super) fn assign_to_me(&mut self, fx: &mut Vec<Effect>) {
-        let Some(id) = self.target().map(|c| c.id.clone()) else { return };
+        let Some(id) = self.target().map(|c| c.id.clone()) else {
+            return;
+        };
         let params = ConversationUpdateParams {
             conversation: id.clone(),
             assignee: Some("me".into()),
@@ -176,19 +209,32 @@ impl App {
     }
 
     pub(super) fn pick_code(&mut self, fx: &mut Vec<Effect>) {
-        let Some(c) = self.target().cloned() else { return };
+        let Some(c) = self.target().cloned() else {
+            return;
+        };
         let Some(codes) = self.codes.as_ref() else {
             self.load_codes(fx);
             self.notify(Tone::Info, "Loading the tenant's codes… press c again");
             return;
         };
-        let codes: Vec<_> = codes.iter().filter(|k| k.country == c.country).cloned().collect();
+        let codes: Vec<_> = codes
+            .iter()
+            .filter(|k| k.country == c.country)
+            .cloned()
+            .collect();
         if codes.iter().all(|k| k.code == c.code) {
-            self.notify(Tone::Info, format!("No other code in {} for this tenant", c.country));
+            self.notify(
+                Tone::Info,
+                format!("No other code in {} for this tenant", c.country),
+            );
             return;
         }
         let selected = codes.iter().position(|k| k.code == c.code).unwrap_or(0);
-        self.overlay = Some(Overlay::CodePicker { conversation: c.id, codes, selected });
+        self.overlay = Some(Overlay::CodePicker {
+            conversation: c.id,
+            codes,
+            selected,
+        });
     }
 
     pub(super) fn set_code(&mut self, conversation: &str, code: &str, fx: &mut Vec<Effect>) {
@@ -220,7 +266,9 @@ impl App {
             self.notify(Tone::Info, "Nothing to send");
             return;
         }
-        let Some(t) = self.thread.as_ref() else { return };
+        let Some(t) = self.thread.as_ref() else {
+            return;
+        };
         let c = &t.conversation;
         if c.attribution.state == AttributionState::Lost {
             let prompt = AttributionPrompt {
@@ -237,7 +285,13 @@ impl App {
     }
 
     /// Puts the composer's text in the outbox and sends it when connected.
-    pub(super) fn send_now(&mut self, conversation: &str, reclaim: bool, code: Option<String>, fx: &mut Vec<Effect>) {
+    pub(super) fn send_now(
+        &mut self,
+        conversation: &str,
+        reclaim: bool,
+        code: Option<String>,
+        fx: &mut Vec<Effect>,
+    ) {
         if self.composer.conversation.as_deref() != Some(conversation) {
             return;
         }
@@ -250,18 +304,27 @@ impl App {
             ..Default::default()
         };
         self.composer.refusal = None;
-        self.composer.outbox.insert(conversation.to_string(), Outgoing { params, call: None });
+        self.composer
+            .outbox
+            .insert(conversation.to_string(), Outgoing { params, call: None });
         if self.is_online() {
             self.dispatch_send(conversation, fx);
         } else {
-            self.notify(Tone::Warn, "Not connected: the reply goes out when the connection is back");
+            self.notify(
+                Tone::Warn,
+                "Not connected: the reply goes out when the connection is back",
+            );
         }
     }
 
     fn dispatch_send(&mut self, conversation: &str, fx: &mut Vec<Effect>) {
-        let Some(out) = self.composer.outbox.get(conversation) else { return };
+        let Some(out) = self.composer.outbox.get(conversation) else {
+            return;
+        };
         let params = serde_json::to_value(&out.params).unwrap_or(Value::Null);
-        let purpose = Purpose::Send { conversation: conversation.to_string() };
+        let purpose = Purpose::Send {
+            conversation: conversation.to_string(),
+        };
         let id = self.call(method::MESSAGES_SEND, params, purpose, fx);
         if let Some(out) = self.composer.outbox.get_mut(conversation) {
             out.call = Some(id);
@@ -288,7 +351,8 @@ impl App {
             q.push_str(&text.replace(['\n', '\r', '\t'], " "));
             return;
         }
-        if self.focus == Focus::Composer && !self.composer.is_locked() && self.composer.paste(text) {
+        if self.focus == Focus::Composer && !self.composer.is_locked() && self.composer.paste(text)
+        {
             self.schedule_preview(fx);
         }
     }
@@ -296,7 +360,10 @@ impl App {
     pub(super) fn schedule_preview(&mut self, fx: &mut Vec<Effect>) {
         if self.composer.preview == Preview::Waiting {
             let generation = self.composer.generation;
-            fx.push(Effect::Schedule { after: PREVIEW_DEBOUNCE, timer: Timer::Preview { generation } });
+            fx.push(Effect::Schedule {
+                after: PREVIEW_DEBOUNCE,
+                timer: Timer::Preview { generation },
+            });
         }
     }
 
@@ -308,7 +375,9 @@ impl App {
     }
 
     pub(super) fn request_preview(&mut self, fx: &mut Vec<Effect>) {
-        let Some(conversation) = self.composer.conversation.clone() else { return };
+        let Some(conversation) = self.composer.conversation.clone() else {
+            return;
+        };
         if self.composer.is_blank() {
             self.composer.preview = Preview::None;
             return;
@@ -319,7 +388,15 @@ impl App {
             "conversation": conversation,
         });
         let generation = self.composer.generation;
-        self.call(method::MESSAGES_PREVIEW, params, Purpose::Preview { conversation, generation }, fx);
+        self.call(
+            method::MESSAGES_PREVIEW,
+            params,
+            Purpose::Preview {
+                conversation,
+                generation,
+            },
+            fx,
+        );
     }
 
     pub(super) fn set_view(&mut self, view: View, fx: &mut Vec<Effect>) {
@@ -345,7 +422,11 @@ impl App {
             self.notify(Tone::Info, "Only one tenant to show");
             return;
         }
-        let i = self.tenant.as_ref().and_then(|t| ids.iter().position(|x| x == t)).unwrap_or(0);
+        let i = self
+            .tenant
+            .as_ref()
+            .and_then(|t| ids.iter().position(|x| x == t))
+            .unwrap_or(0);
         let n = ids.len() as isize;
         let next = ids[(i as isize + delta).rem_euclid(n) as usize].clone();
         self.set_tenant(next, true, fx);
@@ -382,7 +463,12 @@ impl App {
         let filter = self.inbox.view.filter(self.inbox.query.as_deref());
         let params = json!({ "tenant": tenant, "filter": filter, "limit": LIST_PAGE });
         let asked_at = self.inbox.clock();
-        let purpose = Purpose::List { tenant, generation, asked_at, first: true };
+        let purpose = Purpose::List {
+            tenant,
+            generation,
+            asked_at,
+            first: true,
+        };
         self.call(method::CONVERSATIONS_LIST, params, purpose, fx);
     }
 
@@ -395,7 +481,8 @@ impl App {
         };
         self.inbox.loading_more = true;
         let filter = self.inbox.view.filter(self.inbox.query.as_deref());
-        let params = json!({ "tenant": tenant, "filter": filter, "cursor": cursor, "limit": LIST_PAGE });
+        let params =
+            json!({ "tenant": tenant, "filter": filter, "cursor": cursor, "limit": LIST_PAGE });
         let purpose = Purpose::List {
             tenant,
             generation: self.inbox.generation,
@@ -406,12 +493,19 @@ impl App {
     }
 
     pub(super) fn load_codes(&mut self, fx: &mut Vec<Effect>) {
-        let Some(tenant) = self.tenant.clone() else { return };
+        let Some(tenant) = self.tenant.clone() else {
+            return;
+        };
         if self.codes_loading || !self.is_online() {
             return;
         }
         self.codes_loading = true;
-        self.call(method::CODES_LIST, json!({ "tenant": tenant }), Purpose::Codes { tenant }, fx);
+        self.call(
+            method::CODES_LIST,
+            json!({ "tenant": tenant }),
+            Purpose::Codes { tenant },
+            fx,
+        );
     }
 
     /// After a resume: ask again for whatever was lost with the last connection.
@@ -419,7 +513,11 @@ impl App {
         if self.inbox.load == Load::Stale {
             self.reload_inbox(true, fx);
         }
-        if self.thread.as_ref().is_some_and(|t| t.older == Older::NotLoaded) {
+        if self
+            .thread
+            .as_ref()
+            .is_some_and(|t| t.older == Older::NotLoaded)
+        {
             self.load_latest(fx);
         }
         if self.codes.is_none() {

@@ -92,7 +92,8 @@ impl Composer {
         self.stash();
         let draft = self.drafts.remove(conversation).unwrap_or_default();
         self.textarea = new_textarea(draft.lines);
-        self.textarea.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        self.textarea
+            .move_cursor(ratatui_textarea::CursorMove::Bottom);
         self.textarea.move_cursor(ratatui_textarea::CursorMove::End);
         self.key = draft.key;
         self.conversation = Some(conversation.to_string());
@@ -116,7 +117,13 @@ impl Composer {
         if let Some(c) = self.conversation.take() {
             let lines = self.textarea.lines().to_vec();
             if lines.iter().any(|l| !l.is_empty()) {
-                self.drafts.insert(c, Draft { lines, key: self.key.take() });
+                self.drafts.insert(
+                    c,
+                    Draft {
+                        lines,
+                        key: self.key.take(),
+                    },
+                );
             }
         }
     }
@@ -132,13 +139,23 @@ impl Composer {
     /// Unsent text anywhere: on screen, in a stashed draft, or in flight.
     pub fn unsent(&self) -> usize {
         let here = usize::from(!self.is_blank());
-        let stashed = self.drafts.values().filter(|d| d.lines.iter().any(|l| !l.trim().is_empty()));
-        here + stashed.count() + self.outbox.keys().filter(|c| self.conversation.as_ref() != Some(c)).count()
+        let stashed = self
+            .drafts
+            .values()
+            .filter(|d| d.lines.iter().any(|l| !l.trim().is_empty()));
+        here + stashed.count()
+            + self
+                .outbox
+                .keys()
+                .filter(|c| self.conversation.as_ref() != Some(c))
+                .count()
     }
 
     /// True while the draft on screen is being sent.
     pub fn is_locked(&self) -> bool {
-        self.conversation.as_ref().is_some_and(|c| self.outbox.contains_key(c))
+        self.conversation
+            .as_ref()
+            .is_some_and(|c| self.outbox.contains_key(c))
     }
 
     /// Feeds a key to the text area; returns true when the text changed.
@@ -172,13 +189,19 @@ impl Composer {
 
     fn edited(&mut self) {
         self.generation += 1;
-        self.preview = if self.is_blank() { Preview::None } else { Preview::Waiting };
+        self.preview = if self.is_blank() {
+            Preview::None
+        } else {
+            Preview::Waiting
+        };
         self.refusal = None;
     }
 
     /// The idempotency key of the draft on screen, made on first use.
     pub fn key(&mut self) -> String {
-        self.key.get_or_insert_with(|| uuid::Uuid::new_v4().to_string()).clone()
+        self.key
+            .get_or_insert_with(|| uuid::Uuid::new_v4().to_string())
+            .clone()
     }
 
     /// A send of `conversation` went through: its draft is done.
@@ -260,7 +283,10 @@ mod tests {
         let mut c = Composer::default();
         c.open("a");
         c.paste("hello");
-        c.refused("a", ApiError::new(crate::protocol::ErrorCode::OptedOut, "opted out"));
+        c.refused(
+            "a",
+            ApiError::new(crate::protocol::ErrorCode::OptedOut, "opted out"),
+        );
         assert_eq!(c.text(), "hello");
         assert!(c.refusal.is_some());
         c.sent("a");

@@ -24,7 +24,13 @@ pub enum View {
 }
 
 impl View {
-    pub const EVERY: [View; 5] = [View::All, View::Unread, View::Lost, View::Open, View::Resolved];
+    pub const EVERY: [View; 5] = [
+        View::All,
+        View::Unread,
+        View::Lost,
+        View::Open,
+        View::Resolved,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -73,8 +79,16 @@ pub fn query_matches(query: &str, c: &Conversation) -> bool {
     if digits.len() >= 3 && c.subscriber.contains(&digits) {
         return true;
     }
-    let name = c.subscriber_name.as_deref().unwrap_or_default().to_lowercase();
-    let body = c.last_message.as_ref().map(|m| m.body.to_lowercase()).unwrap_or_default();
+    let name = c
+        .subscriber_name
+        .as_deref()
+        .unwrap_or_default()
+        .to_lowercase();
+    let body = c
+        .last_message
+        .as_ref()
+        .map(|m| m.body.to_lowercase())
+        .unwrap_or_default();
     name.contains(&q) || body.contains(&q) || c.subscriber.contains(&q)
 }
 
@@ -193,7 +207,13 @@ impl Inbox {
 
     /// Takes a page from `conversations.list`. `first` replaces what is held, except rows an
     /// event changed after the request was sent (`asked_at`, an event clock): those are newer.
-    pub fn take_page(&mut self, items: Vec<Conversation>, next: Option<String>, first: bool, asked_at: u64) {
+    pub fn take_page(
+        &mut self,
+        items: Vec<Conversation>,
+        next: Option<String>,
+        first: bool,
+        asked_at: u64,
+    ) {
         if first {
             let keep: Vec<String> = self
                 .entries
@@ -213,7 +233,11 @@ impl Inbox {
             self.load = Load::Loaded;
         }
         for c in items {
-            if self.entries.get(&c.id).is_some_and(|e| e.touched > asked_at) {
+            if self
+                .entries
+                .get(&c.id)
+                .is_some_and(|e| e.touched > asked_at)
+            {
                 continue;
             }
             self.put(c, 0);
@@ -227,8 +251,8 @@ impl Inbox {
     /// when it no longer belongs to the view.
     pub fn apply(&mut self, c: Conversation) {
         self.clock += 1;
-        let belongs = self.view.matches(&c)
-            && self.query.as_deref().is_none_or(|q| query_matches(q, &c));
+        let belongs =
+            self.view.matches(&c) && self.query.as_deref().is_none_or(|q| query_matches(q, &c));
         if belongs {
             let clock = self.clock;
             self.put(c, clock);
@@ -247,7 +271,14 @@ impl Inbox {
         let at = self.order.binary_search(&key).unwrap_or_else(|i| i);
         self.order.insert(at, key.clone());
         let touched = touched.max(self.entries.get(&c.id).map_or(0, |e| e.touched));
-        self.entries.insert(c.id.clone(), Entry { conv: c, key, touched });
+        self.entries.insert(
+            c.id.clone(),
+            Entry {
+                conv: c,
+                key,
+                touched,
+            },
+        );
         if self.selected.is_none() {
             self.fix_selection(None);
         }
@@ -268,7 +299,11 @@ impl Inbox {
 
     /// Keeps a valid selection: the current one, else the row at `near`, else the first.
     fn fix_selection(&mut self, near: Option<usize>) {
-        if self.selected.as_deref().is_some_and(|id| self.entries.contains_key(id)) {
+        if self
+            .selected
+            .as_deref()
+            .is_some_and(|id| self.entries.contains_key(id))
+        {
             return;
         }
         let i = near.unwrap_or(0).min(self.order.len().saturating_sub(1));
@@ -346,13 +381,20 @@ mod tests {
     use crate::client::testing::{ConvBuilder, at};
 
     fn conv(id: &str, minute: u32) -> Conversation {
-        ConvBuilder::new(id, "+14155550100").activity(&at(10, minute)).build()
+        ConvBuilder::new(id, "+14155550100")
+            .activity(&at(10, minute))
+            .build()
     }
 
     #[test]
     fn rows_are_newest_first_and_move_on_activity() {
         let mut inbox = Inbox::default();
-        inbox.take_page(vec![conv("a", 1), conv("b", 2), conv("c", 3)], None, true, 0);
+        inbox.take_page(
+            vec![conv("a", 1), conv("b", 2), conv("c", 3)],
+            None,
+            true,
+            0,
+        );
         let ids: Vec<_> = (0..3).map(|i| inbox.row(i).unwrap().id.clone()).collect();
         assert_eq!(ids, ["c", "b", "a"]);
         inbox.apply(conv("a", 9));
@@ -400,7 +442,9 @@ mod tests {
     #[test]
     fn window_keeps_the_selection_visible() {
         let mut inbox = Inbox::default();
-        let items = (0..100).map(|i| conv(&format!("c{i:03}"), i % 60)).collect();
+        let items = (0..100)
+            .map(|i| conv(&format!("c{i:03}"), i % 60))
+            .collect();
         inbox.take_page(items, None, true, 0);
         inbox.move_by(30, 10);
         let start = inbox.window_start(10);

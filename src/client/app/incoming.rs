@@ -33,7 +33,10 @@ impl App {
             }
             NetEvent::Status(NetStatus::Retrying { after, reason }) => {
                 let after = jiff::SignedDuration::try_from(after).unwrap_or_default();
-                self.conn = Conn::Retrying { at: self.now + after, reason };
+                self.conn = Conn::Retrying {
+                    at: self.now + after,
+                    reason,
+                };
             }
             NetEvent::Status(NetStatus::Stopped { reason, new_token }) => {
                 self.conn = Conn::Stopped { reason, new_token };
@@ -49,7 +52,10 @@ impl App {
                 if self.is_current(&stream) {
                     self.reload_all(fx);
                     if reason != ResetReason::Fresh {
-                        self.notify(Tone::Info, "Reloaded: the engine could not replay what was missed");
+                        self.notify(
+                            Tone::Info,
+                            "Reloaded: the engine could not replay what was missed",
+                        );
                     }
                 }
             }
@@ -68,9 +74,18 @@ impl App {
 
     fn on_connected(&mut self, hello: Hello, fx: &mut Vec<Effect>) {
         self.conn = Conn::Online;
-        let tenants: Vec<String> = hello.principal.tenants.iter().map(|t| t.id.clone()).collect();
+        let tenants: Vec<String> = hello
+            .principal
+            .tenants
+            .iter()
+            .map(|t| t.id.clone())
+            .collect();
         let streams = hello.streams.clone();
-        self.session = Some(Session { principal: hello.principal, streams: hello.streams, server: hello.server });
+        self.session = Some(Session {
+            principal: hello.principal,
+            streams: hello.streams,
+            server: hello.server,
+        });
         let keep = self.tenant.as_ref().is_some_and(|t| tenants.contains(t));
         if !keep {
             match tenants.first() {
@@ -82,7 +97,10 @@ impl App {
             }
         }
         // A tenant without a stream will not be reset or synced: load it now.
-        let has_stream = self.tenant.as_ref().is_some_and(|t| streams.contains(&stream::tenant(t)));
+        let has_stream = self
+            .tenant
+            .as_ref()
+            .is_some_and(|t| streams.contains(&stream::tenant(t)));
         if !has_stream {
             self.refresh_stale(fx);
         }
@@ -115,12 +133,19 @@ impl App {
     fn system_line(&mut self, e: &Event, conversation: &str, text: String, tone: LineTone) {
         if let Some(t) = self.thread.as_mut().filter(|t| t.id() == conversation) {
             let id = format!("{}#{}", e.stream, e.seq);
-            t.push_system(SystemLine { id, at: e.ts.clone(), text, tone });
+            t.push_system(SystemLine {
+                id,
+                at: e.ts.clone(),
+                text,
+                tone,
+            });
         }
     }
 
     fn on_event(&mut self, e: Event, fx: &mut Vec<Effect>) {
-        let Some(tenant) = stream::tenant_of(&e.stream) else { return };
+        let Some(tenant) = stream::tenant_of(&e.stream) else {
+            return;
+        };
         if Some(tenant) != self.tenant.as_deref() {
             if e.kind == kind::MESSAGE_RECEIVED {
                 *self.tenant_news.entry(tenant.to_string()).or_default() += 1;
@@ -160,16 +185,26 @@ impl App {
                 }
             }
             kind::CONVERSATION_UPDATED => {
-                let Ok(data) = parse::<ConversationEventData>(e.data.clone()) else { return };
+                let Ok(data) = parse::<ConversationEventData>(e.data.clone()) else {
+                    return;
+                };
                 let c = data.conversation;
-                let before = self.thread.as_ref().filter(|t| t.id() == c.id).map(|t| t.conversation.clone());
+                let before = self
+                    .thread
+                    .as_ref()
+                    .filter(|t| t.id() == c.id)
+                    .map(|t| t.conversation.clone());
                 if let Some(b) = before {
                     if b.status != c.status {
                         let text = format!("Status: {} → {}", b.status.as_str(), c.status.as_str());
                         self.system_line(&e, &c.id, text, LineTone::Info);
                     }
                     if b.code != c.code {
-                        let text = format!("Replies now go out on {} ({})", c.code, format::code_kind(c.code_kind));
+                        let text = format!(
+                            "Replies now go out on {} ({})",
+                            c.code,
+                            format::code_kind(c.code_kind)
+                        );
                         self.system_line(&e, &c.id, text, LineTone::Info);
                     }
                     if b.assignee != c.assignee {
@@ -180,13 +215,21 @@ impl App {
                 self.apply_conversation(c);
             }
             kind::ATTRIBUTION_LOST | kind::ATTRIBUTION_REGAINED => {
-                let Ok(data) = parse::<AttributionEventData>(e.data.clone()) else { return };
+                let Ok(data) = parse::<AttributionEventData>(e.data.clone()) else {
+                    return;
+                };
                 let lost = e.kind == kind::ATTRIBUTION_LOST;
                 let id = data.conversation.id.clone();
                 let text = if lost {
-                    format!("Attribution lost on {}: replies from this subscriber now go to another business", data.code)
+                    format!(
+                        "Attribution lost on {}: replies from this subscriber now go to another business",
+                        data.code
+                    )
                 } else {
-                    format!("Attribution regained on {}: replies come here again", data.code)
+                    format!(
+                        "Attribution regained on {}: replies come here again",
+                        data.code
+                    )
                 };
                 let tone = if lost { LineTone::Warn } else { LineTone::Info };
                 self.system_line(&e, &id, text, tone);
@@ -196,16 +239,25 @@ impl App {
                 self.apply_conversation(data.conversation);
             }
             kind::CONSENT_CHANGED => {
-                let Ok(data) = parse::<ConsentEventData>(e.data.clone()) else { return };
+                let Ok(data) = parse::<ConsentEventData>(e.data.clone()) else {
+                    return;
+                };
                 let state = match data.consent {
                     ConsentState::None => "none",
                     ConsentState::Pending => "pending confirmation",
                     ConsentState::OptedIn => "opted in",
                     ConsentState::OptedOut => "opted out",
                 };
-                let open_sub = self.thread.as_ref().map(|t| (t.id().to_string(), t.conversation.subscriber.clone()));
-                if let Some((id, sub)) = open_sub.filter(|(_, s)| *s == data.subscriber) {
-                    let tone = if data.consent == ConsentState::OptedOut { LineTone::Warn } else { LineTone::Info };
+                let open_sub = self
+                    .thread
+                    .as_ref()
+                    .map(|t| (t.id().to_string(), t.conversation.subscriber.clone()));
+                if let Some((id, _)) = open_sub.filter(|(_, s)| *s == data.subscriber) {
+                    let tone = if data.consent == ConsentState::OptedOut {
+                        LineTone::Warn
+                    } else {
+                        LineTone::Info
+                    };
                     self.system_line(&e, &id, format!("Consent: {state} ({})", data.source), tone);
                 }
                 if let Some(c) = data.conversation {
@@ -213,7 +265,9 @@ impl App {
                 }
             }
             kind::SPEND_NOTICE => {
-                let Ok(d) = parse::<SpendNoticeData>(e.data.clone()) else { return };
+                let Ok(d) = parse::<SpendNoticeData>(e.data.clone()) else {
+                    return;
+                };
                 self.notify(
                     Tone::Warn,
                     format!(
@@ -238,9 +292,16 @@ impl App {
     }
 
     fn on_reply(&mut self, call: CallId, result: Result<Value, ApiError>, fx: &mut Vec<Effect>) {
-        let Some(purpose) = self.calls.remove(&call) else { return };
+        let Some(purpose) = self.calls.remove(&call) else {
+            return;
+        };
         match purpose {
-            Purpose::List { tenant, generation, asked_at, first } => {
+            Purpose::List {
+                tenant,
+                generation,
+                asked_at,
+                first,
+            } => {
                 if Some(&tenant) != self.tenant.as_ref() || generation != self.inbox.generation {
                     return;
                 }
@@ -254,11 +315,17 @@ impl App {
                     Err(e) => {
                         self.inbox.load = Load::Loaded;
                         self.inbox.loading_more = false;
-                        self.notify(Tone::Error, format!("Could not load conversations: {}", e.message));
+                        self.notify(
+                            Tone::Error,
+                            format!("Could not load conversations: {}", e.message),
+                        );
                     }
                 }
             }
-            Purpose::History { conversation, latest } => {
+            Purpose::History {
+                conversation,
+                latest,
+            } => {
                 if self.open_id() != Some(conversation.as_str()) {
                     return;
                 }
@@ -275,7 +342,10 @@ impl App {
                         if let Some(t) = self.thread.as_mut() {
                             t.older = Older::Complete;
                         }
-                        self.notify(Tone::Error, format!("Could not load history: {}", e.message));
+                        self.notify(
+                            Tone::Error,
+                            format!("Could not load history: {}", e.message),
+                        );
                     }
                 }
             }
@@ -297,7 +367,10 @@ impl App {
                 Err(e) => self.notify(Tone::Error, format!("Could not {what}: {}", e.message)),
             },
             Purpose::Send { conversation } => self.on_send_answer(conversation, result),
-            Purpose::Preview { conversation, generation } => {
+            Purpose::Preview {
+                conversation,
+                generation,
+            } => {
                 if self.composer.conversation.as_deref() != Some(conversation.as_str())
                     || self.composer.generation != generation
                 {
@@ -350,14 +423,25 @@ impl App {
     /// alternatives it named and the dedicated codes we know.
     fn attribution_refused(&mut self, conversation: &str, e: &ApiError) {
         let details = e.details.clone().unwrap_or(Value::Null);
-        let conv = self.thread.as_ref().filter(|t| t.id() == conversation).map(|t| t.conversation.clone());
-        let code = details["code"].as_str().map(str::to_string).or_else(|| conv.as_ref().map(|c| c.code.clone()));
+        let conv = self
+            .thread
+            .as_ref()
+            .filter(|t| t.id() == conversation)
+            .map(|t| t.conversation.clone());
+        let code = details["code"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| conv.as_ref().map(|c| c.code.clone()));
         let since = details["since"].as_str().map(str::to_string);
         let mut alternatives: Vec<String> = details["alternatives"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|a| a.as_str().or_else(|| a["code"].as_str()).map(str::to_string))
+            .filter_map(|a| {
+                a.as_str()
+                    .or_else(|| a["code"].as_str())
+                    .map(str::to_string)
+            })
             .collect();
         if let Some(c) = &conv {
             for k in self.dedicated_in(&c.country) {
@@ -375,10 +459,14 @@ impl App {
     }
 
     fn on_call_failed(&mut self, call: CallId, reason: &str) {
-        let Some(purpose) = self.calls.remove(&call) else { return };
+        let Some(purpose) = self.calls.remove(&call) else {
+            return;
+        };
         tracing::debug!(call, reason, ?purpose, "call lost");
         match purpose {
-            Purpose::List { generation, first, .. } => {
+            Purpose::List {
+                generation, first, ..
+            } => {
                 if generation == self.inbox.generation {
                     if first {
                         self.inbox.load = Load::Stale;
@@ -386,7 +474,10 @@ impl App {
                     self.inbox.loading_more = false;
                 }
             }
-            Purpose::History { conversation, latest } => {
+            Purpose::History {
+                conversation,
+                latest,
+            } => {
                 if let Some(t) = self.thread.as_mut().filter(|t| t.id() == conversation) {
                     if latest {
                         t.older = Older::NotLoaded;
@@ -397,7 +488,10 @@ impl App {
             }
             Purpose::Update { what, .. } => {
                 if what != "mark read" {
-                    self.notify(Tone::Warn, format!("Could not {what}: the connection dropped"));
+                    self.notify(
+                        Tone::Warn,
+                        format!("Could not {what}: the connection dropped"),
+                    );
                 }
             }
             Purpose::Send { conversation } => {

@@ -68,16 +68,15 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         "Inbox marks",
         &[
             ("●", "unread"),
-            ("S 55123 US / D 77001 US", "shared / dedicated code, country"),
+            (
+                "S 55123 US / D 77001 US",
+                "shared / dedicated code, country",
+            ),
             ("LOST", "replies on this shared code go to another business"),
             ("OPTED OUT", "the subscriber opted out: no sends"),
         ],
     ),
 ];
-
-fn is(key: &KeyEvent, code: KeyCode) -> bool {
-    key.code == code
-}
 
 fn ctrl(key: &KeyEvent, c: char) -> bool {
     key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char(c)
@@ -117,12 +116,21 @@ impl App {
 
     fn overlay_key(&mut self, overlay: Overlay, key: KeyEvent, fx: &mut Vec<Effect>) {
         match overlay {
-            Overlay::Help => {
-                let closes = matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?' | 'q'));
-                if !closes {
-                    self.overlay = Some(Overlay::Help);
+            Overlay::Help { scroll } => match key.code {
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?' | 'q') => {}
+                KeyCode::Down | KeyCode::Char('j') | KeyCode::PageDown => {
+                    let rows = HELP.iter().map(|(_, k)| k.len() + 2).sum::<usize>() as u16;
+                    self.overlay = Some(Overlay::Help {
+                        scroll: (scroll + 1).min(rows),
+                    });
                 }
-            }
+                KeyCode::Up | KeyCode::Char('k') | KeyCode::PageUp => {
+                    self.overlay = Some(Overlay::Help {
+                        scroll: scroll.saturating_sub(1),
+                    });
+                }
+                _ => self.overlay = Some(Overlay::Help { scroll }),
+            },
             Overlay::ConfirmQuit { unsent } => match key.code {
                 KeyCode::Char('y' | 'Y' | 'q') => fx.push(Effect::Quit),
                 KeyCode::Char('n' | 'N') | KeyCode::Esc => {}
@@ -134,10 +142,16 @@ impl App {
                     let code = prompt.alternatives[0].clone();
                     self.send_now(&prompt.conversation, false, Some(code), fx);
                 }
-                KeyCode::Esc => self.notify(Tone::Info, "Not sent; the text is still in the composer"),
+                KeyCode::Esc => {
+                    self.notify(Tone::Info, "Not sent; the text is still in the composer")
+                }
                 _ => self.overlay = Some(Overlay::Attribution(prompt)),
             },
-            Overlay::CodePicker { conversation, codes, mut selected } => match key.code {
+            Overlay::CodePicker {
+                conversation,
+                codes,
+                mut selected,
+            } => match key.code {
                 KeyCode::Esc => {}
                 KeyCode::Enter => {
                     if let Some(code) = codes.get(selected) {
@@ -147,19 +161,35 @@ impl App {
                 }
                 KeyCode::Down | KeyCode::Char('j') => {
                     selected = (selected + 1).min(codes.len().saturating_sub(1));
-                    self.overlay = Some(Overlay::CodePicker { conversation, codes, selected });
+                    self.overlay = Some(Overlay::CodePicker {
+                        conversation,
+                        codes,
+                        selected,
+                    });
                 }
                 KeyCode::Up | KeyCode::Char('k') => {
                     selected = selected.saturating_sub(1);
-                    self.overlay = Some(Overlay::CodePicker { conversation, codes, selected });
+                    self.overlay = Some(Overlay::CodePicker {
+                        conversation,
+                        codes,
+                        selected,
+                    });
                 }
-                _ => self.overlay = Some(Overlay::CodePicker { conversation, codes, selected }),
+                _ => {
+                    self.overlay = Some(Overlay::CodePicker {
+                        conversation,
+                        codes,
+                        selected,
+                    })
+                }
             },
         }
     }
 
     fn search_key(&mut self, key: KeyEvent, fx: &mut Vec<Effect>) {
-        let Some(q) = self.search.as_mut() else { return };
+        let Some(q) = self.search.as_mut() else {
+            return;
+        };
         match key.code {
             KeyCode::Esc => self.search = None,
             KeyCode::Enter => {
@@ -180,14 +210,19 @@ impl App {
     }
 
     fn composer_key(&mut self, key: KeyEvent, fx: &mut Vec<Effect>) {
-        let alt_or_shift = key.modifiers.intersects(KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let alt_or_shift = key
+            .modifiers
+            .intersects(KeyModifiers::ALT | KeyModifiers::SHIFT);
         match key.code {
             KeyCode::Esc => self.focus_on(Focus::Thread, fx),
             KeyCode::Tab => self.focus_on(Focus::Inbox, fx),
             KeyCode::BackTab => self.focus_on(Focus::Thread, fx),
             KeyCode::Enter if !alt_or_shift => self.send(fx),
             _ if self.composer.is_locked() => {
-                self.notify(Tone::Info, "Sending… the text can change once the engine answers");
+                self.notify(
+                    Tone::Info,
+                    "Sending… the text can change once the engine answers",
+                );
             }
             KeyCode::Enter => {
                 self.composer.newline();
@@ -212,7 +247,7 @@ impl App {
         }
         match key.code {
             KeyCode::Char('q') => self.quit(fx),
-            KeyCode::Char('?') => self.overlay = Some(Overlay::Help),
+            KeyCode::Char('?') => self.overlay = Some(Overlay::Help { scroll: 0 }),
             KeyCode::Tab => self.cycle_focus(true, fx),
             KeyCode::BackTab => self.cycle_focus(false, fx),
             KeyCode::Char('/') => {
@@ -248,9 +283,9 @@ impl App {
                 self.inbox.move_by(-half, page)
             }
             KeyCode::Home | KeyCode::Char('g') => self.inbox.select_index(0, page),
-            KeyCode::End | KeyCode::Char('G') => {
-                self.inbox.select_index(self.inbox.len().saturating_sub(1), page)
-            }
+            KeyCode::End | KeyCode::Char('G') => self
+                .inbox
+                .select_index(self.inbox.len().saturating_sub(1), page),
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.open_selected(fx),
             KeyCode::Esc if self.inbox.query.is_some() => self.apply_query(String::new(), fx),
             _ => {}
@@ -290,7 +325,11 @@ impl App {
         };
         let i = order.iter().position(|f| *f == self.focus).unwrap_or(0);
         let n = order.len();
-        let next = if forward { (i + 1) % n } else { (i + n - 1) % n };
+        let next = if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        };
         self.focus_on(order[next], fx);
     }
 }

@@ -17,6 +17,8 @@ mod incoming;
 mod keys;
 pub mod thread;
 
+pub use keys::HELP;
+
 #[cfg(test)]
 mod tests;
 
@@ -62,8 +64,15 @@ pub enum Timer {
 /// What the loop does for the App.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Call { id: CallId, method: &'static str, params: Value },
-    Schedule { after: Duration, timer: Timer },
+    Call {
+        id: CallId,
+        method: &'static str,
+        params: Value,
+    },
+    Schedule {
+        after: Duration,
+        timer: Timer,
+    },
     Bell,
     ReconnectNow,
     Quit,
@@ -91,10 +100,18 @@ pub enum Conn {
 /// A modal box over the screen; it takes every key until closed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Overlay {
-    Help,
-    ConfirmQuit { unsent: usize },
+    Help {
+        scroll: u16,
+    },
+    ConfirmQuit {
+        unsent: usize,
+    },
     Attribution(AttributionPrompt),
-    CodePicker { conversation: String, codes: Vec<CodeInfo>, selected: usize },
+    CodePicker {
+        conversation: String,
+        codes: Vec<CodeInfo>,
+        selected: usize,
+    },
 }
 
 /// The question asked before sending where attribution was lost (domain rule A4).
@@ -125,12 +142,30 @@ pub struct Notice {
 /// What a call was for, to know what to do with its answer.
 #[derive(Debug, Clone, PartialEq)]
 enum Purpose {
-    List { tenant: String, generation: u64, asked_at: u64, first: bool },
-    History { conversation: String, latest: bool },
-    Update { conversation: String, what: &'static str },
-    Send { conversation: String },
-    Preview { conversation: String, generation: u64 },
-    Codes { tenant: String },
+    List {
+        tenant: String,
+        generation: u64,
+        asked_at: u64,
+        first: bool,
+    },
+    History {
+        conversation: String,
+        latest: bool,
+    },
+    Update {
+        conversation: String,
+        what: &'static str,
+    },
+    Send {
+        conversation: String,
+    },
+    Preview {
+        conversation: String,
+        generation: u64,
+    },
+    Codes {
+        tenant: String,
+    },
 }
 
 /// The session `hello` described.
@@ -251,7 +286,10 @@ impl App {
     pub fn tenant_name(&self) -> Option<&str> {
         let id = self.tenant.as_deref()?;
         let p = self.principal()?;
-        p.tenants.iter().find(|t| t.id == id).map(|t| t.name.as_str())
+        p.tenants
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.name.as_str())
     }
 
     /// The conversation an action applies to: the open one from the thread or composer, the
@@ -268,7 +306,13 @@ impl App {
         self.calls.len()
     }
 
-    fn call(&mut self, method: &'static str, params: Value, purpose: Purpose, fx: &mut Vec<Effect>) -> CallId {
+    fn call(
+        &mut self,
+        method: &'static str,
+        params: Value,
+        purpose: Purpose,
+        fx: &mut Vec<Effect>,
+    ) -> CallId {
         let id = self.next_call;
         self.next_call += 1;
         self.calls.insert(id, purpose);

@@ -227,7 +227,10 @@ impl Thread {
                 break;
             }
         }
-        self.scroll = Scroll::Anchored { key: self.items[i].key(), hidden_below: hidden };
+        self.scroll = Scroll::Anchored {
+            key: self.items[i].key(),
+            hidden_below: hidden,
+        };
         i < 20
     }
 
@@ -249,13 +252,19 @@ impl Thread {
         self.scroll = if i + 1 == self.items.len() && hidden == 0 {
             Scroll::Bottom
         } else {
-            Scroll::Anchored { key: self.items[i].key(), hidden_below: hidden }
+            Scroll::Anchored {
+                key: self.items[i].key(),
+                hidden_below: hidden,
+            }
         };
     }
 
     pub fn scroll_to_top(&mut self) {
         if let Some(first) = self.items.first() {
-            self.scroll = Scroll::Anchored { key: first.key(), hidden_below: 0 };
+            self.scroll = Scroll::Anchored {
+                key: first.key(),
+                hidden_below: 0,
+            };
         }
     }
 
@@ -298,13 +307,15 @@ mod tests {
     #[test]
     fn older_pages_merge_and_keep_the_anchor() {
         let mut t = thread();
-        let page2: Vec<_> =
-            (10..20).map(|i| inbound(&format!("m{i}"), "c1", "x", &at(10, i))).collect();
+        let page2: Vec<_> = (10..20)
+            .map(|i| inbound(&format!("m{i}"), "c1", "x", &at(10, i)))
+            .collect();
         t.take_page(page2, Some("m10".into()), true);
         t.scroll_up(3, |_, _| 2);
         let before = t.bottom().map(|(i, h)| (t.items()[i].id().to_string(), h));
-        let page1: Vec<_> =
-            (0..10).map(|i| inbound(&format!("m{i:02}"), "c1", "x", &at(9, i))).collect();
+        let page1: Vec<_> = (0..10)
+            .map(|i| inbound(&format!("m{i:02}"), "c1", "x", &at(9, i)))
+            .collect();
         t.take_page(page1, None, false);
         assert_eq!(t.items().len(), 20);
         assert_eq!(t.older, Older::Complete);

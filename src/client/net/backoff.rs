@@ -55,7 +55,10 @@ mod tests {
                 c.as_millis()
             })
             .collect();
-        assert_eq!(caps, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+        assert_eq!(
+            caps,
+            [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+        );
         b.reset();
         assert_eq!(b.cap(), BASE);
     }

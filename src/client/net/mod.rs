@@ -19,7 +19,9 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest, http};
 
 use crate::protocol::close::{self, Advice};
-use crate::protocol::{ApiError, ErrorCode, Hello, Live, ResetReason, SUBPROTOCOL, ServerFrame, WS_PATH};
+use crate::protocol::{
+    ApiError, ErrorCode, Hello, Live, ResetReason, SUBPROTOCOL, ServerFrame, WS_PATH,
+};
 use backoff::Backoff;
 use session::{Cursors, Out, Session};
 
@@ -35,29 +37,55 @@ pub enum NetEvent {
     /// A stream event, in order, never twice.
     Event(crate::protocol::Event),
     /// A stream has replayed everything missed and is live.
-    Synced { stream: String },
+    Synced {
+        stream: String,
+    },
     /// A stream could not be resumed: reload what is shown from it with calls.
-    Reset { stream: String, reason: ResetReason },
-    Reply { call: CallId, result: Result<Value, ApiError> },
+    Reset {
+        stream: String,
+        reason: ResetReason,
+    },
+    Reply {
+        call: CallId,
+        result: Result<Value, ApiError>,
+    },
     /// The call was not sent, or its connection ended before the answer.
-    CallFailed { call: CallId, reason: String },
+    CallFailed {
+        call: CallId,
+        reason: String,
+    },
     /// An `error` frame that belongs to no call (or a refused `sync`).
-    Refused { code: ErrorCode, message: String },
+    Refused {
+        code: ErrorCode,
+        message: String,
+    },
     Live(Live),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetStatus {
-    Connecting { attempt: u32 },
+    Connecting {
+        attempt: u32,
+    },
     /// Waiting `after` before the next attempt.
-    Retrying { after: Duration, reason: String },
+    Retrying {
+        after: Duration,
+        reason: String,
+    },
     /// Not retrying on its own: `new_token` when the engine refused the token.
-    Stopped { reason: String, new_token: bool },
+    Stopped {
+        reason: String,
+        new_token: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetCommand {
-    Call { id: CallId, method: String, params: Value },
+    Call {
+        id: CallId,
+        method: String,
+        params: Value,
+    },
     /// Skip the back-off wait, or try again after a stop.
     ReconnectNow,
     Shutdown,
@@ -120,7 +148,9 @@ async fn run(
     let mut cursors = Cursors::default();
     let mut backoff = Backoff::default();
     loop {
-        if !emit(NetEvent::Status(NetStatus::Connecting { attempt: backoff.attempt() + 1 })) {
+        if !emit(NetEvent::Status(NetStatus::Connecting {
+            attempt: backoff.attempt() + 1,
+        })) {
             return;
         }
         let (reason, pause) = match connect(&url, &token).await {
@@ -134,14 +164,20 @@ async fn run(
                     Ended::Shutdown => return,
                     Ended::Lost(reason) => (reason, Duration::ZERO),
                     Ended::Closed { code, reason } => {
-                        let said = if reason.is_empty() { String::new() } else { format!(": {reason}") };
+                        let said = if reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {reason}")
+                        };
                         match close::advice(code) {
                             Advice::Resume => (format!("closed ({code}){said}"), Duration::ZERO),
-                            Advice::ResumeAfterPause => {
-                                (format!("rate limited ({code}){said}"), backoff::RATE_LIMIT_PAUSE)
-                            }
+                            Advice::ResumeAfterPause => (
+                                format!("rate limited ({code}){said}"),
+                                backoff::RATE_LIMIT_PAUSE,
+                            ),
                             Advice::Stop => {
-                                let reason = format!("the engine closed the connection ({code}){said}");
+                                let reason =
+                                    format!("the engine closed the connection ({code}){said}");
                                 if !stopped(reason, false, &mut commands, &emit).await {
                                     return;
                                 }
@@ -171,7 +207,10 @@ async fn run(
         };
         let delay = backoff.next_delay(rand::random::<f64>()).max(pause);
         tracing::info!(?delay, %reason, "reconnecting");
-        if !emit(NetEvent::Status(NetStatus::Retrying { after: delay, reason })) {
+        if !emit(NetEvent::Status(NetStatus::Retrying {
+            after: delay,
+            reason,
+        })) {
             return;
         }
         let wake = Instant::now() + delay;
@@ -204,7 +243,10 @@ async fn stopped(
     loop {
         match commands.recv().await {
             Some(NetCommand::Call { id, .. }) => {
-                emit(NetEvent::CallFailed { call: id, reason: "not connected".into() });
+                emit(NetEvent::CallFailed {
+                    call: id,
+                    reason: "not connected".into(),
+                });
             }
             Some(NetCommand::ReconnectNow) => return true,
             Some(NetCommand::Shutdown) | None => return false,
@@ -212,28 +254,54 @@ async fn stopped(
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
-    let stop = |reason: String| ConnectError::Stop { reason, new_token: false };
-    let mut req = url.into_client_request().map_err(|e| stop(format!("bad engine URL {url}: {e}")))?;
-    let bearer = http::HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| ConnectError::Stop { reason: "the token has characters a header cannot carry".into(), new_token: true })?;
-    req.headers_mut().insert(http::header::AUTHORIZATION, bearer);
+    let stop = |reason: String| ConnectError::Stop {
+        reason,
+        new_token: false,
+    };
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| stop(format!("bad engine URL {url}: {e}")))?;
+    let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+        ConnectError::Stop {
+            reason: "the token has characters a header cannot carry".into(),
+            new_token: true,
+        }
+    })?;
     req.headers_mut()
-        .insert(http::header::SEC_WEBSOCKET_PROTOCOL, http::HeaderValue::from_static(SUBPROTOCOL));
+        .insert(http::header::AUTHORIZATION, bearer);
+    req.headers_mut().insert(
+        http::header::SEC_WEBSOCKET_PROTOCOL,
+        http::HeaderValue::from_static(SUBPROTOCOL),
+    );
     let attempt = tokio_tungstenite::connect_async(req);
     match tokio::time::timeout(Duration::from_secs(10), attempt).await {
         Err(_) => Err(ConnectError::Retry("connecting timed out".into())),
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(tungstenite::Error::Http(resp))) => {
             let status = resp.status();
-            let body = resp.body().as_deref().map(String::from_utf8_lossy).unwrap_or_default();
-            let said = if body.trim().is_empty() { String::new() } else { format!(": {}", body.trim()) };
+            let body = resp
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let said = if body.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {}", body.trim())
+            };
             if status == http::StatusCode::UNAUTHORIZED {
-                Err(ConnectError::Stop { reason: format!("the engine refused the token (401){said}"), new_token: true })
+                Err(ConnectError::Stop {
+                    reason: format!("the engine refused the token (401){said}"),
+                    new_token: true,
+                })
             } else if status.is_server_error() || status == http::StatusCode::TOO_MANY_REQUESTS {
-                Err(ConnectError::Retry(format!("the engine answered {status}{said}")))
+                Err(ConnectError::Retry(format!(
+                    "the engine answered {status}{said}"
+                )))
             } else {
                 Err(stop(format!("the engine answered {status}{said}")))
             }

@@ -73,7 +73,11 @@ impl<'c> Session<'c> {
     pub fn call(&mut self, id: CallId, method: String, params: Value) -> ClientFrame {
         let req = self.req();
         self.pending.insert(req, Pending::Call(id));
-        ClientFrame::Call(Call { req, method, params })
+        ClientFrame::Call(Call {
+            req,
+            method,
+            params,
+        })
     }
 
     /// The connection ended: calls without an answer are lost (the App decides to retry).
@@ -88,7 +92,10 @@ impl<'c> Session<'c> {
             .collect();
         lost.sort_unstable();
         for call in lost {
-            out.push(Out::Emit(NetEvent::CallFailed { call, reason: reason.to_string() }));
+            out.push(Out::Emit(NetEvent::CallFailed {
+                call,
+                reason: reason.to_string(),
+            }));
         }
     }
 
@@ -114,12 +121,16 @@ impl<'c> Session<'c> {
                 let c = self.cursors.0.entry(r.stream.clone()).or_default();
                 c.epoch = Some(r.epoch);
                 c.seq = Some(r.head);
-                out.push(Out::Emit(NetEvent::Reset { stream: r.stream, reason: r.reason }));
+                out.push(Out::Emit(NetEvent::Reset {
+                    stream: r.stream,
+                    reason: r.reason,
+                }));
             }
             ServerFrame::Reply(r) => match self.pending.remove(&r.req) {
-                Some(Pending::Call(call)) => {
-                    out.push(Out::Emit(NetEvent::Reply { call, result: r.into_result() }))
-                }
+                Some(Pending::Call(call)) => out.push(Out::Emit(NetEvent::Reply {
+                    call,
+                    result: r.into_result(),
+                })),
                 other => {
                     tracing::warn!(req = r.req, "reply to no call");
                     if let Some(p) = other {
@@ -143,7 +154,10 @@ impl<'c> Session<'c> {
                         message: format!("{} ({})", e.message, streams.join(", ")),
                     }));
                 }
-                None => out.push(Out::Emit(NetEvent::Refused { code: e.code, message: e.message })),
+                None => out.push(Out::Emit(NetEvent::Refused {
+                    code: e.code,
+                    message: e.message,
+                })),
             },
         }
     }
@@ -169,10 +183,16 @@ impl<'c> Session<'c> {
                 .map(|s| {
                     let c = self.cursors.0.get(s).cloned().unwrap_or_default();
                     match (c.epoch, c.seq) {
-                        (Some(epoch), Some(after)) => {
-                            SyncStream { stream: s.clone(), epoch: Some(epoch), after: Some(after) }
-                        }
-                        _ => SyncStream { stream: s.clone(), epoch: None, after: None },
+                        (Some(epoch), Some(after)) => SyncStream {
+                            stream: s.clone(),
+                            epoch: Some(epoch),
+                            after: Some(after),
+                        },
+                        _ => SyncStream {
+                            stream: s.clone(),
+                            epoch: None,
+                            after: None,
+                        },
                     }
                 })
                 .collect();
@@ -210,14 +230,19 @@ impl<'c> Session<'c> {
         }
         let c = self.cursors.0.get(name).cloned().unwrap_or_default();
         let req = self.req();
-        self.pending.insert(req, Pending::Sync(vec![name.to_string()]));
+        self.pending
+            .insert(req, Pending::Sync(vec![name.to_string()]));
         let (epoch, after) = match (c.epoch, c.seq) {
             (Some(e), Some(s)) => (Some(e), Some(s)),
             _ => (None, None),
         };
         out.push(Out::Send(ClientFrame::Sync(Sync {
             req,
-            streams: vec![SyncStream { stream: name.to_string(), epoch, after }],
+            streams: vec![SyncStream {
+                stream: name.to_string(),
+                epoch,
+                after,
+            }],
         })));
     }
 }
@@ -259,7 +284,13 @@ mod tests {
     }
 
     fn placed(cursors: &mut Cursors, head: u64) {
-        cursors.0.insert("tenant:acme".into(), Cursor { epoch: Some("E".into()), seq: Some(head) });
+        cursors.0.insert(
+            "tenant:acme".into(),
+            Cursor {
+                epoch: Some("E".into()),
+                seq: Some(head),
+            },
+        );
     }
 
     #[test]
@@ -282,7 +313,10 @@ mod tests {
         let mut cursors = Cursors::default();
         let mut s = Session::new(&mut cursors);
         let mut out = Vec::new();
-        s.on_frame(ServerFrame::Hello(hello(owner(&[("acme", "Acme")]))), &mut out);
+        s.on_frame(
+            ServerFrame::Hello(hello(owner(&[("acme", "Acme")]))),
+            &mut out,
+        );
         let sync = syncs(&out).remove(0);
         assert_eq!(sync.streams[0].after, None);
         out.clear();
@@ -312,7 +346,10 @@ mod tests {
         placed(&mut cursors, 10);
         let mut s = Session::new(&mut cursors);
         let mut out = Vec::new();
-        s.on_frame(ServerFrame::Hello(hello(owner(&[("acme", "Acme")]))), &mut out);
+        s.on_frame(
+            ServerFrame::Hello(hello(owner(&[("acme", "Acme")]))),
+            &mut out,
+        );
         out.clear();
         for seq in [9, 10, 11, 11, 13, 14] {
             s.on_frame(ev(seq), &mut out);
@@ -351,12 +388,28 @@ mod tests {
         };
         let _ = s.call(8, "messages.send".into(), json!({}));
         s.on_frame(
-            ServerFrame::Reply(Reply { req: a.req, result: Some(json!({"ok": 1})), error: None }),
+            ServerFrame::Reply(Reply {
+                req: a.req,
+                result: Some(json!({"ok": 1})),
+                error: None,
+            }),
             &mut out,
         );
-        assert_eq!(out, [Out::Emit(NetEvent::Reply { call: 7, result: Ok(json!({"ok": 1})) })]);
+        assert_eq!(
+            out,
+            [Out::Emit(NetEvent::Reply {
+                call: 7,
+                result: Ok(json!({"ok": 1}))
+            })]
+        );
         out.clear();
         s.end("gone", &mut out);
-        assert_eq!(out, [Out::Emit(NetEvent::CallFailed { call: 8, reason: "gone".into() })]);
+        assert_eq!(
+            out,
+            [Out::Emit(NetEvent::CallFailed {
+                call: 8,
+                reason: "gone".into()
+            })]
+        );
     }
 }

@@ -16,7 +16,9 @@ use crate::client::app::{App, Conn, Focus};
 use crate::client::format;
 use crate::client::sanitize::sanitize;
 use crate::client::text;
-use crate::protocol::{AttributionState, ConsentState, Conversation, ConversationStatus, Direction};
+use crate::protocol::{
+    AttributionState, ConsentState, Conversation, ConversationStatus, Direction,
+};
 
 pub struct InboxView<'a> {
     pub app: &'a App,
@@ -40,13 +42,20 @@ impl Widget for InboxView<'_> {
         let title = text::truncate(&title, area.width.saturating_sub(4) as usize).into_owned();
         let block = Block::new()
             .borders(Borders::ALL)
-            .border_style(if focused { theme::focused_border() } else { theme::border() })
+            .border_style(if focused {
+                theme::focused_border()
+            } else {
+                theme::border()
+            })
             .title(Span::styled(title, theme::title()));
         let inner = block.inner(area);
         block.render(area, buf);
         if let Some(msg) = empty_state(app) {
             let lines = vec![Line::raw(""), msg];
-            Paragraph::new(lines).alignment(Alignment::Center).wrap(Wrap { trim: true }).render(inner, buf);
+            Paragraph::new(lines)
+                .alignment(Alignment::Center)
+                .wrap(Wrap { trim: true })
+                .render(inner, buf);
             return;
         }
         let page = (inner.height / 2) as usize;
@@ -65,7 +74,15 @@ impl Widget for InboxView<'_> {
                 Style::new()
             };
             let width = inner.width;
-            buf.set_style(Rect { x: inner.x, y, width, height: 2.min(inner.bottom() - y) }, style);
+            buf.set_style(
+                Rect {
+                    x: inner.x,
+                    y,
+                    width,
+                    height: 2.min(inner.bottom() - y),
+                },
+                style,
+            );
             buf.set_line(inner.x, y, &l1, width);
             if y + 1 < inner.bottom() {
                 buf.set_line(inner.x, y + 1, &l2, width);
@@ -82,21 +99,32 @@ fn empty_state(app: &App) -> Option<Line<'static>> {
             Conn::Connecting { attempt } if *attempt <= 1 => {
                 format!("Connecting to {}…", sanitize(&app.url))
             }
-            Conn::Connecting { attempt } => format!("Connecting to {} (attempt {attempt})…", sanitize(&app.url)),
+            Conn::Connecting { attempt } => {
+                format!("Connecting to {} (attempt {attempt})…", sanitize(&app.url))
+            }
             Conn::Retrying { at, reason } => format!(
                 "Cannot reach {}: {}. Trying again in {} s.",
                 sanitize(&app.url),
                 sanitize(reason),
                 (at.as_second() - app.now.as_second()).max(0)
             ),
-            Conn::Stopped { reason, .. } => format!("Not connected: {}. Ctrl-R tries again.", sanitize(reason)),
+            Conn::Stopped { reason, .. } => {
+                format!("Not connected: {}. Ctrl-R tries again.", sanitize(reason))
+            }
             Conn::Online => "Connected; waiting for the engine…".to_string(),
         };
-        let style = if matches!(app.conn, Conn::Stopped { .. }) { theme::error() } else { theme::warn() };
+        let style = if matches!(app.conn, Conn::Stopped { .. }) {
+            theme::error()
+        } else {
+            theme::warn()
+        };
         return Some(Line::styled(text, style));
     }
     if app.tenant.is_none() {
-        return Some(Line::styled("This login has no tenant inbox.", theme::dim()));
+        return Some(Line::styled(
+            "This login has no tenant inbox.",
+            theme::dim(),
+        ));
     }
     if !inbox.is_empty() {
         return None;
@@ -105,7 +133,10 @@ fn empty_state(app: &App) -> Option<Line<'static>> {
         Load::Loading => "Loading conversations…".to_string(),
         Load::Stale => "Waiting for the connection to load conversations…".to_string(),
         Load::Loaded => match inbox.query.as_deref() {
-            Some(q) => format!("No conversation matches “{}”. Esc clears the search.", sanitize(q)),
+            Some(q) => format!(
+                "No conversation matches “{}”. Esc clears the search.",
+                sanitize(q)
+            ),
             None => format!("No conversations in “{}”.", inbox.view.label()),
         },
     };
@@ -115,7 +146,11 @@ fn empty_state(app: &App) -> Option<Line<'static>> {
 /// The two lines of one conversation, `width` cells wide.
 pub fn row_lines(app: &App, c: &Conversation, width: usize) -> (Line<'static>, Line<'static>) {
     let unread = c.unread > 0;
-    let dot = if unread { Span::styled("● ", theme::accent()) } else { Span::raw("  ") };
+    let dot = if unread {
+        Span::styled("● ", theme::accent())
+    } else {
+        Span::raw("  ")
+    };
     let time = format::relative(app.now, &c.last_activity, &app.tz);
     let number = sanitize(&format::phone(&c.subscriber)).into_owned();
     let who = match c.subscriber_name.as_deref().map(sanitize) {
@@ -125,7 +160,12 @@ pub fn row_lines(app: &App, c: &Conversation, width: usize) -> (Line<'static>, L
     let room = width.saturating_sub(2 + text::width(&time) + 1);
     let who = text::fit(&who, room);
     let name_style = if unread { theme::bold() } else { Style::new() };
-    let line1 = Line::from(vec![dot, Span::styled(who, name_style), Span::raw(" "), Span::styled(time, theme::dim())]);
+    let line1 = Line::from(vec![
+        dot,
+        Span::styled(who, name_style),
+        Span::raw(" "),
+        Span::styled(time, theme::dim()),
+    ]);
 
     let mut spans = vec![Span::raw("  ")];
     let badge = format::code_badge(&sanitize(&c.code), c.code_kind, &sanitize(&c.country));
@@ -143,15 +183,26 @@ pub fn row_lines(app: &App, c: &Conversation, width: usize) -> (Line<'static>, L
         spans.push(Span::raw(" "));
     }
     if c.status != ConversationStatus::Open {
-        spans.push(Span::styled(format!("{} ", c.status.as_str()), theme::dim()));
+        spans.push(Span::styled(
+            format!("{} ", c.status.as_str()),
+            theme::dim(),
+        ));
     }
-    let count = if unread { format!(" {}", c.unread.min(999)) } else { String::new() };
+    let count = if unread {
+        format!(" {}", c.unread.min(999))
+    } else {
+        String::new()
+    };
     let used: usize = spans.iter().map(|s| text::width(&s.content)).sum();
     let room = width.saturating_sub(used + text::width(&count));
     let preview = match &c.last_message {
         Some(m) => {
             let body = sanitize(&m.body);
-            if m.direction == Direction::Out { format!("You: {body}") } else { body.into_owned() }
+            if m.direction == Direction::Out {
+                format!("You: {body}")
+            } else {
+                body.into_owned()
+            }
         }
         None => String::new(),
     };
@@ -169,7 +220,10 @@ fn truncate_spans(spans: Vec<Span<'static>>, width: usize) -> Line<'static> {
             used += w;
             out.push(s);
         } else {
-            out.push(Span::styled(text::truncate(&s.content, width - used).into_owned(), s.style));
+            out.push(Span::styled(
+                text::truncate(&s.content, width - used).into_owned(),
+                s.style,
+            ));
             break;
         }
     }

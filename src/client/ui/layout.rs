@@ -26,9 +26,12 @@ pub struct Areas {
 
 pub fn areas(app: &App) -> Areas {
     let full = Rect::new(0, 0, app.size.0, app.size.1);
-    let [top, main, status] =
-        Layout::vertical([Constraint::Length(1), Constraint::Fill(1), Constraint::Length(1)])
-            .areas(full);
+    let [top, main, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Fill(1),
+        Constraint::Length(1),
+    ])
+    .areas(full);
     let (inbox, right) = if main.width >= TWO_PANES_FROM {
         let w = (main.width * 2 / 5).clamp(30, 56);
         let [l, r] = Layout::horizontal([Constraint::Length(w), Constraint::Fill(1)]).areas(main);
@@ -41,13 +44,18 @@ pub fn areas(app: &App) -> Areas {
     let (thread, composer) = match right {
         Some(r) if app.thread.is_some() => {
             let h = composer_height(app, r.width).min(r.height / 2).max(3);
-            let [t, c] =
-                Layout::vertical([Constraint::Fill(1), Constraint::Length(h)]).areas(r);
+            let [t, c] = Layout::vertical([Constraint::Fill(1), Constraint::Length(h)]).areas(r);
             (Some(t), Some(c))
         }
         other => (other, None),
     };
-    Areas { top, inbox, thread, composer, status }
+    Areas {
+        top,
+        inbox,
+        thread,
+        composer,
+        status,
+    }
 }
 
 /// Rows the composer wants: its text (1–6 rows), its notes (up to 4), and a border.
@@ -77,8 +85,11 @@ pub fn thread_parts(app: &App, pane: Rect) -> (Rect, Rect) {
         .as_ref()
         .map(|t| thread::header_lines(app, &t.conversation, inner.width as usize).len())
         .unwrap_or(0) as u16;
-    let [h, m] = Layout::vertical([Constraint::Length(header.min(inner.height)), Constraint::Fill(1)])
-        .areas(inner);
+    let [h, m] = Layout::vertical([
+        Constraint::Length(header.min(inner.height)),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
     (h, m)
 }
 
@@ -92,7 +103,12 @@ fn messages_area(app: &App) -> Rect {
     let a = areas(app);
     let pane = a.thread.unwrap_or_else(|| {
         // Narrow, inbox focused: measure as if the thread filled the main area.
-        Rect { x: 0, y: 1, width: app.size.0, height: app.size.1.saturating_sub(2) }
+        Rect {
+            x: 0,
+            y: 1,
+            width: app.size.0,
+            height: app.size.1.saturating_sub(2),
+        }
     });
     thread_parts(app, pane).1
 }

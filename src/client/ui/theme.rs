@@ -32,7 +32,10 @@ pub fn border() -> Style {
 
 /// Attribution lost: the loudest mark on screen.
 pub fn lost() -> Style {
-    Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)
+    Style::new()
+        .fg(Color::White)
+        .bg(Color::Red)
+        .add_modifier(Modifier::BOLD)
 }
 
 pub fn opted_out() -> Style {

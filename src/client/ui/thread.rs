@@ -17,18 +17,33 @@ use crate::client::app::{App, Focus};
 use crate::client::format;
 use crate::client::sanitize::sanitize;
 use crate::client::text;
-use crate::protocol::{AttributionState, ConsentState, Conversation, Direction, Message, MessageStatus};
+use crate::protocol::{
+    AttributionState, ConsentState, Conversation, Direction, Message, MessageStatus,
+};
 
 /// What measuring and drawing a thread item needs.
 pub struct Measure {
     tz: TimeZone,
     me: Option<String>,
+    /// The subscriber's name, when the open conversation knows it.
+    name: Option<String>,
     width: usize,
 }
 
 impl Measure {
     pub fn new(app: &App, width: usize) -> Self {
-        Measure { tz: app.tz.clone(), me: app.principal().map(|p| p.agent.clone()), width: width.max(4) }
+        let name = app
+            .thread
+            .as_ref()
+            .and_then(|t| t.conversation.subscriber_name.as_deref())
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| sanitize(n).into_owned());
+        Measure {
+            tz: app.tz.clone(),
+            me: app.principal().map(|p| p.agent.clone()),
+            name,
+            width: width.max(4),
+        }
     }
 
     pub fn item_height(&self, items: &[Item], i: usize) -> usize {
@@ -42,7 +57,10 @@ impl Measure {
         let day = format::day_key(item.at(), &self.tz);
         if i == 0 || format::day_key(items[i - 1].at(), &self.tz) != day {
             let label = format!(" {} ", format::day_label(item.at(), &self.tz));
-            lines.push(Line::styled(centered_rule(&label, self.width), theme::dim()));
+            lines.push(Line::styled(
+                centered_rule(&label, self.width),
+                theme::dim(),
+            ));
         }
         match item {
             Item::Message(m) => self.message_lines(m, &mut lines),
@@ -52,7 +70,10 @@ impl Measure {
                     Tone::Warn => theme::warn(),
                 };
                 let text = format!("{} {}", format::clock(&s.at, &self.tz), sanitize(&s.text));
-                for (n, l) in text::wrap(&text, self.width.saturating_sub(4)).into_iter().enumerate() {
+                for (n, l) in text::wrap(&text, self.width.saturating_sub(4))
+                    .into_iter()
+                    .enumerate()
+                {
                     let lead = if n == 0 { "  ◆ " } else { "    " };
                     lines.push(Line::styled(format!("{lead}{l}"), style));
                 }
@@ -66,9 +87,16 @@ impl Measure {
         let mut head = vec![Span::styled(format!("{time} "), theme::dim())];
         match m.direction {
             Direction::In => {
-                head.push(Span::styled(format::phone(&m.subscriber).into_owned(), theme::inbound()));
+                let who = match &self.name {
+                    Some(n) => n.clone(),
+                    None => sanitize(&format::phone(&m.subscriber)).into_owned(),
+                };
+                head.push(Span::styled(who, theme::inbound()));
                 if m.opt_out_intent {
-                    head.push(Span::styled(" · reads like an opt-out request", theme::warn()));
+                    head.push(Span::styled(
+                        " · reads like an opt-out request",
+                        theme::warn(),
+                    ));
                 }
             }
             Direction::Out => {
@@ -85,7 +113,10 @@ impl Measure {
                     MessageStatus::Dispatched => theme::warn(),
                     _ => theme::dim(),
                 };
-                head.push(Span::styled(format!(" · {}", format::delivery(m.status)), style));
+                head.push(Span::styled(
+                    format!(" · {}", format::delivery(m.status)),
+                    style,
+                ));
                 if let Some(e) = m.error.as_deref() {
                     head.push(Span::styled(format!(": {}", sanitize(e)), theme::error()));
                 }
@@ -125,18 +156,31 @@ fn centered_rule(label: &str, width: usize) -> String {
         return text::truncate(label.trim(), width).into_owned();
     }
     let left = (width - w) / 2;
-    format!("{}{label}{}", "─".repeat(left), "─".repeat(width - w - left))
+    format!(
+        "{}{label}{}",
+        "─".repeat(left),
+        "─".repeat(width - w - left)
+    )
 }
 
 /// The lines above the messages: the conversation's code, status, assignee and consent,
 /// then a banner for lost attribution and one for an opt-out.
 pub fn header_lines(app: &App, c: &Conversation, width: usize) -> Vec<Line<'static>> {
     let mut info = vec![
-        Span::styled(format::code_badge(&sanitize(&c.code), c.code_kind, &sanitize(&c.country)), theme::accent()),
+        Span::styled(
+            format::code_badge(&sanitize(&c.code), c.code_kind, &sanitize(&c.country)),
+            theme::accent(),
+        ),
         Span::styled(format!(" {}", format::code_kind(c.code_kind)), theme::dim()),
         Span::raw(format!(" · {}", c.status.as_str())),
-        Span::raw(format!(" · assigned to {}", sanitize(&app.assignee_label(c.assignee.as_deref())))),
     ];
+    match c.assignee.as_deref() {
+        None | Some("") => info.push(Span::styled(" · unassigned", theme::dim())),
+        a => info.push(Span::raw(format!(
+            " · assigned to {}",
+            sanitize(&app.assignee_label(a))
+        ))),
+    }
     let consent = match c.consent {
         ConsentState::None => None,
         ConsentState::Pending => Some("consent pending"),
@@ -160,7 +204,10 @@ pub fn header_lines(app: &App, c: &Conversation, width: usize) -> Vec<Line<'stat
              another business. Sending asks first: reclaim the code, or use a dedicated one."
         );
         for l in text::wrap(&text, width.saturating_sub(2)) {
-            lines.push(Line::styled(format!(" {}", text::fit(&l, width.saturating_sub(1))), theme::lost()));
+            lines.push(Line::styled(
+                format!(" {}", text::fit(&l, width.saturating_sub(1))),
+                theme::lost(),
+            ));
         }
     }
     if c.consent == ConsentState::OptedOut {
@@ -180,18 +227,32 @@ impl Widget for ThreadView<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let app = self.app;
         let focused = app.focus == Focus::Thread;
-        let border = if focused { theme::focused_border() } else { theme::border() };
+        let border = if focused {
+            theme::focused_border()
+        } else {
+            theme::border()
+        };
         let Some(t) = app.thread.as_ref() else {
-            let block = Block::new().borders(Borders::ALL).border_style(border).title(" Conversation ");
-            Paragraph::new(vec![Line::raw(""), Line::styled("Pick a conversation and press Enter.", theme::dim())])
-                .alignment(Alignment::Center)
-                .block(block)
-                .render(area, buf);
+            let block = Block::new()
+                .borders(Borders::ALL)
+                .border_style(border)
+                .title(" Conversation ");
+            Paragraph::new(vec![
+                Line::raw(""),
+                Line::styled("Pick a conversation and press Enter.", theme::dim()),
+            ])
+            .alignment(Alignment::Center)
+            .block(block)
+            .render(area, buf);
             return;
         };
         let c = &t.conversation;
         let who = match c.subscriber_name.as_deref() {
-            Some(n) if !n.trim().is_empty() => format!(" {} · {} ", sanitize(n), sanitize(&format::phone(&c.subscriber))),
+            Some(n) if !n.trim().is_empty() => format!(
+                " {} · {} ",
+                sanitize(n),
+                sanitize(&format::phone(&c.subscriber))
+            ),
             _ => format!(" {} ", sanitize(&format::phone(&c.subscriber))),
         };
         let title = text::truncate(&who, area.width.saturating_sub(4) as usize).into_owned();
@@ -244,7 +305,9 @@ fn render_messages(app: &App, t: &Thread, area: Rect, buf: &mut Buffer) {
     }
     if reached_top && shown.len() < rows {
         let top = match (&t.older, t.items().is_empty()) {
-            (Older::NotLoaded, _) => Some(("Waiting for the connection to load history…", theme::dim())),
+            (Older::NotLoaded, _) => {
+                Some(("Waiting for the connection to load history…", theme::dim()))
+            }
             (Older::Loading, _) => Some(("Loading history…", theme::dim())),
             (Older::More(_), _) => Some(("↑ older messages: scroll up", theme::dim())),
             (Older::Complete, true) => Some(("No messages yet.", theme::dim())),

@@ -24,7 +24,9 @@ impl Carriers {
     pub async fn send(&self, id: &str, message: &Message) -> Result<String, String> {
         match self.by_id.get(id) {
             Some(Carrier::Sim(c)) => c.send(message).await,
-            None => Err(format!("carrier {id} has no outbound connection configured")),
+            None => Err(format!(
+                "carrier {id} has no outbound connection configured"
+            )),
         }
     }
 }

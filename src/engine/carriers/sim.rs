@@ -45,7 +45,11 @@ impl Script {
     }
 
     fn reply(&self, subscriber: &str, pick: usize) -> &str {
-        let lines = if subscriber.starts_with("+1") { &self.replies.en } else { &self.replies.es };
+        let lines = if subscriber.starts_with("+1") {
+            &self.replies.en
+        } else {
+            &self.replies.es
+        };
         &lines[pick % lines.len()]
     }
 }
@@ -73,7 +77,10 @@ impl SimCarrier {
         if range.is_empty() {
             return range.start;
         }
-        self.rng.lock().unwrap_or_else(|p| p.into_inner()).random_range(range)
+        self.rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .random_range(range)
     }
 
     pub async fn send(&self, m: &Message) -> Result<String, String> {
@@ -92,8 +99,15 @@ impl SimCarrier {
             let delay = Duration::from_millis(self.settings.receipt_delay_ms);
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
-                let error = (status == MessageStatus::Failed).then(|| "30003: unreachable handset (simulated)".to_string());
-                router.send(Command::Status { message: id, status, error }).await;
+                let error = (status == MessageStatus::Failed)
+                    .then(|| "30003: unreachable handset (simulated)".to_string());
+                router
+                    .send(Command::Status {
+                        message: id,
+                        status,
+                        error,
+                    })
+                    .await;
             });
         }
         if self.settings.auto_reply && outcome == Some(MessageStatus::Delivered) {
@@ -121,7 +135,11 @@ impl SimCarrier {
 
     /// Sends each scripted subscriber's opening line once (idempotent: fixed carrier ids), then,
     /// with `chatter_every_s`, keeps subscribers texting other businesses now and then.
-    pub async fn drive(self: std::sync::Arc<Self>, codes: Vec<String>, keywords: Vec<(String, String)>) {
+    pub async fn drive(
+        self: std::sync::Arc<Self>,
+        codes: Vec<String>,
+        keywords: Vec<(String, String)>,
+    ) {
         for (i, s) in self.script.subscribers.iter().enumerate() {
             if !codes.contains(&s.code) {
                 continue;
@@ -149,13 +167,18 @@ impl SimCarrier {
             let wait = self.roll(every * 500..every * 1500 + 1);
             tokio::time::sleep(Duration::from_millis(wait)).await;
             n += 1;
-            let subs: Vec<&SimSubscriber> =
-                self.script.subscribers.iter().filter(|s| keywords.iter().any(|(c, _)| c == &s.code)).collect();
+            let subs: Vec<&SimSubscriber> = self
+                .script
+                .subscribers
+                .iter()
+                .filter(|s| keywords.iter().any(|(c, _)| c == &s.code))
+                .collect();
             if subs.is_empty() {
                 return;
             }
             let s = subs[self.roll(0..subs.len() as u64) as usize];
-            let words: Vec<&(String, String)> = keywords.iter().filter(|(c, _)| c == &s.code).collect();
+            let words: Vec<&(String, String)> =
+                keywords.iter().filter(|(c, _)| c == &s.code).collect();
             let (code, word) = words[self.roll(0..words.len() as u64) as usize];
             let pick = self.roll(0..1000) as usize;
             let line = self.script.reply(&s.number, pick);

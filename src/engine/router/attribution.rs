@@ -7,7 +7,9 @@
 use crate::domain::routing::{AttributionMove, on_dispatch};
 use crate::engine::state::Holder;
 use crate::engine::store::Write;
-use crate::protocol::{AttributionChangedData, AttributionEventData, AttributionState, kind, stream};
+use crate::protocol::{
+    AttributionChangedData, AttributionEventData, AttributionState, kind, stream,
+};
 
 use super::{Batch, Router};
 
@@ -29,7 +31,11 @@ impl Router {
             (AttributionMove::Unchanged, Some(h)) => h.since.clone(),
             _ => self.now().to_string(),
         };
-        let holder = Holder { tenant: tenant.to_string(), since: since.clone(), message: message.clone() };
+        let holder = Holder {
+            tenant: tenant.to_string(),
+            since: since.clone(),
+            message: message.clone(),
+        };
         batch.writes.push(Write::Attribution {
             code: code.to_string(),
             subscriber: subscriber.to_string(),
@@ -55,10 +61,17 @@ impl Router {
             .state
             .conversation_id(tenant, subscriber)
             .and_then(|id| self.state.conversations.get(id))
-            .is_some_and(|c| c.conv.code == code && c.conv.attribution.state == AttributionState::Lost);
+            .is_some_and(|c| {
+                c.conv.code == code && c.conv.attribution.state == AttributionState::Lost
+            });
         if let Some(data) = self.refresh_attribution(tenant, subscriber, code, batch) {
             if was_lost {
-                self.emit(batch, &stream::tenant(tenant), kind::ATTRIBUTION_REGAINED, &data);
+                self.emit(
+                    batch,
+                    &stream::tenant(tenant),
+                    kind::ATTRIBUTION_REGAINED,
+                    &data,
+                );
             }
         }
         if let Some(to) = self.state.tenant_ref(tenant) {
@@ -93,7 +106,12 @@ impl Router {
             conversation: cs.conv.clone(),
             code: code.to_string(),
             subscriber: subscriber.to_string(),
-            since: cs.conv.attribution.since.clone().unwrap_or_else(|| self.now().to_string()),
+            since: cs
+                .conv
+                .attribution
+                .since
+                .clone()
+                .unwrap_or_else(|| self.now().to_string()),
         };
         self.put_conversation(cs, batch);
         Some(data)

@@ -2,14 +2,14 @@
 //! tell the tenant (or ops, for the unattributed queue).
 
 use crate::domain::keywords::first_word;
-use crate::domain::routing::{RouteDecision, route_inbound};
+use crate::domain::routing::{RouteDecision, route_inbound_body};
 use crate::domain::segments;
 use crate::engine::state::ConvState;
 use crate::engine::store::{MessageExtra, Write};
 use crate::engine::{InboundAck, IngressError};
 use crate::protocol::{
-    CodeKind, ConversationStatus, Direction, Encoding, Message, MessageEventData, MessageStatus, RoutedBy,
-    UnattributedData, kind, stream,
+    CodeKind, ConversationStatus, Direction, Encoding, Message, MessageEventData, MessageStatus,
+    RoutedBy, UnattributedData, kind, stream,
 };
 
 use super::{Batch, Router, new_id};
@@ -28,19 +28,35 @@ pub struct InboundCommand {
 }
 
 impl Router {
-    pub(crate) fn inbound(&mut self, cmd: InboundCommand, batch: &mut Batch) -> Result<InboundAck, IngressError> {
+    pub(crate) fn inbound(
+        &mut self,
+        cmd: InboundCommand,
+        batch: &mut Batch,
+    ) -> Result<InboundAck, IngressError> {
         let key = (cmd.carrier.clone(), cmd.carrier_id.clone());
         if let Some(ack) = batch.seen_inbound.get(&key) {
             return Ok(ack.clone());
         }
         match self.store.find_inbound(&cmd.carrier, &cmd.carrier_id) {
             Ok(Some((id, tenant))) => {
-                let routed = if tenant.is_some() { "tenant" } else { "unattributed" };
-                return Ok(InboundAck { message: id, routed, tenant });
+                let routed = if tenant.is_some() {
+                    "tenant"
+                } else {
+                    "unattributed"
+                };
+                return Ok(InboundAck {
+                    message: id,
+                    routed,
+                    tenant,
+                });
             }
             Ok(None) => {}
             Err(e) => {
-                return Err(IngressError { status: 503, code: "unavailable", message: format!("storage: {e}") });
+                return Err(IngressError {
+                    status: 503,
+                    code: "unavailable",
+                    message: format!("storage: {e}"),
+                });
             }
         }
         let Some(code) = self.state.codes.get(&cmd.to).cloned() else {
@@ -59,17 +75,21 @@ impl Router {
             .and_then(|w| self.state.keywords.get(&(code.digits.clone(), w)))
             .map(|k| k.tenant.clone());
         let holder = self.state.holder(&code.digits, &cmd.from).cloned();
-        let decision = route_inbound(
+        let decision = route_inbound_body(
             dedicated_owner.as_ref(),
             keyword_owner.as_ref(),
             holder.as_ref().map(|h| &h.tenant),
+            &cmd.body,
         );
 
         if self.state.subscribers.insert(cmd.from.clone()) {
             let country = crate::domain::phone::Msisdn::parse(&cmd.from)
                 .map(|m| m.country().as_str().to_string())
                 .unwrap_or_default();
-            batch.writes.push(Write::Subscriber { e164: cmd.from.clone(), country });
+            batch.writes.push(Write::Subscriber {
+                e164: cmd.from.clone(),
+                country,
+            });
         }
 
         let count = segments::count(&cmd.body);
@@ -95,9 +115,18 @@ impl Router {
             evidence: None,
             error: None,
             reclaim: false,
-            opt_out_intent: crate::domain::keywords::opt_out_intent(&cmd.body),
+            opt_out_intent: crate::domain::keywords::opt_out_intent(&cmd.body)
+                && self
+                    .state
+                    .keywords_for(&code.country)
+                    .classify(&cmd.body)
+                    .is_none(),
         };
-        let extra = MessageExtra { carrier: Some(cmd.carrier.clone()), carrier_id: Some(cmd.carrier_id.clone()), unattributed_reason: None };
+        let extra = MessageExtra {
+            carrier: Some(cmd.carrier.clone()),
+            carrier_id: Some(cmd.carrier_id.clone()),
+            unattributed_reason: None,
+        };
 
         let (tenant, routed_by) = match decision {
             RouteDecision::Dedicated(t) => (t, RoutedBy::Dedicated),
@@ -108,10 +137,25 @@ impl Router {
             }
             RouteDecision::Unattributed(reason) => {
                 let reason = format!("{reason}");
-                let extra = MessageExtra { unattributed_reason: Some(reason.clone()), ..extra };
-                batch.writes.push(Write::Message(Box::new(message.clone()), extra));
-                let ack = InboundAck { message: message.id.clone(), routed: "unattributed", tenant: None };
-                self.emit(batch, stream::OPS, kind::UNATTRIBUTED_RECEIVED, &UnattributedData { message, reason });
+                let extra = MessageExtra {
+                    unattributed_reason: Some(reason.clone()),
+                    ..extra
+                };
+                batch
+                    .writes
+                    .push(Write::Message(Box::new(message.clone()), extra));
+                let ack = InboundAck {
+                    message: message.id.clone(),
+                    routed: "unattributed",
+                    tenant: None,
+                };
+                self.compliance(&message, None, &code, batch);
+                self.emit(
+                    batch,
+                    stream::OPS,
+                    kind::UNATTRIBUTED_RECEIVED,
+                    &UnattributedData { message, reason },
+                );
                 batch.seen_inbound.insert(key, ack.clone());
                 return Ok(ack);
             }
@@ -134,7 +178,9 @@ impl Router {
             c.code_kind = code.kind;
             c.country = code.country.clone();
         }
-        c.attribution = self.state.attribution_view(&tenant, &cmd.from, &code.digits);
+        c.attribution = self
+            .state
+            .attribution_view(&tenant, &cmd.from, &code.digits);
         c.unread += 1;
         c.last_activity = self.now().to_string();
         if c.status == ConversationStatus::Resolved {
@@ -145,27 +191,43 @@ impl Router {
         cs.extra.last_inbound_ms = Some(self.now_ms());
         let conversation = cs.conv.clone();
         self.put_conversation(cs, batch);
-        batch.writes.push(Write::Message(Box::new(message.clone()), extra));
+        batch
+            .writes
+            .push(Write::Message(Box::new(message.clone()), extra));
 
-        let ack = InboundAck { message: message.id.clone(), routed: "tenant", tenant: Some(tenant.clone()) };
+        let ack = InboundAck {
+            message: message.id.clone(),
+            routed: "tenant",
+            tenant: Some(tenant.clone()),
+        };
         self.emit(
             batch,
             &stream::tenant(&tenant),
             kind::MESSAGE_RECEIVED,
-            &MessageEventData { message, conversation: Some(conversation) },
+            &MessageEventData {
+                message: message.clone(),
+                conversation: Some(conversation),
+            },
         );
+        self.compliance(&message, Some(&tenant), &code, batch);
         batch.seen_inbound.insert(key, ack.clone());
         Ok(ack)
     }
 
     /// The conversation of `tenant` with `subscriber`, or a new one on `code`.
     pub(crate) fn conversation_for(&self, tenant: &str, subscriber: &str, code: &str) -> ConvState {
-        if let Some(cs) = self.state.conversation_id(tenant, subscriber).and_then(|id| self.state.conversations.get(id)) {
+        if let Some(cs) = self
+            .state
+            .conversation_id(tenant, subscriber)
+            .and_then(|id| self.state.conversations.get(id))
+        {
             return cs.clone();
         }
         let code = &self.state.codes[code];
         ConvState {
-            conv: self.state.new_conversation(new_id(), tenant, subscriber, code, self.now()),
+            conv: self
+                .state
+                .new_conversation(new_id(), tenant, subscriber, code, self.now()),
             extra: Default::default(),
         }
     }

@@ -7,6 +7,7 @@
 //! fails, the state is reloaded from the store and every caller of the batch gets `internal`.
 
 mod attribution;
+pub mod compliance;
 mod conversations;
 mod inbound;
 mod outbound;
@@ -54,16 +55,48 @@ pub type Answer<T, E = ApiError> = oneshot::Sender<Result<T, E>>;
 
 pub enum Command {
     Inbound(InboundCommand, Answer<InboundAck, IngressError>),
-    Send { caller: Caller, params: SendParams, preview: bool, answer: Answer<serde_json::Value> },
-    Update { caller: Caller, params: ConversationUpdateParams, answer: Answer<serde_json::Value> },
-    Assign { caller: Caller, params: UnattributedAssignParams, answer: Answer<serde_json::Value> },
+    Send {
+        caller: Caller,
+        params: SendParams,
+        preview: bool,
+        answer: Answer<serde_json::Value>,
+    },
+    Update {
+        caller: Caller,
+        params: ConversationUpdateParams,
+        answer: Answer<serde_json::Value>,
+    },
+    Assign {
+        caller: Caller,
+        params: UnattributedAssignParams,
+        answer: Answer<serde_json::Value>,
+    },
+    /// An agent records an opt-out for a conversation's subscriber.
+    OptOut {
+        caller: Caller,
+        conversation: String,
+        answer: Answer<serde_json::Value>,
+    },
     /// The dispatcher is about to hand a message to its carrier: re-check and mark it.
-    Claim { message: String, answer: oneshot::Sender<Option<Message>> },
+    Claim {
+        message: String,
+        answer: oneshot::Sender<Option<Message>>,
+    },
     /// The carrier accepted the message.
-    Dispatched { message: String, carrier_id: Option<String> },
+    Dispatched {
+        message: String,
+        carrier_id: Option<String>,
+    },
     /// A delivery receipt, or a carrier refusal.
-    Status { message: String, status: crate::protocol::MessageStatus, error: Option<String> },
-    AddAgent { row: AgentRow, answer: oneshot::Sender<Result<(), String>> },
+    Status {
+        message: String,
+        status: crate::protocol::MessageStatus,
+        error: Option<String>,
+    },
+    AddAgent {
+        row: AgentRow,
+        answer: oneshot::Sender<Result<(), String>>,
+    },
     /// Drop events past retention.
     Prune,
 }
@@ -141,24 +174,47 @@ impl Router {
         dispatch: mpsc::UnboundedSender<DispatchJob>,
     ) -> Result<(Router, RouterHandle, mpsc::Receiver<Command>), super::EngineError> {
         let since = clock::now_ms() - 48 * 3600 * 1000;
-        let snap = store.load(since).map_err(|e| super::EngineError::Store(e.to_string()))?;
+        let snap = store
+            .load(since)
+            .map_err(|e| super::EngineError::Store(e.to_string()))?;
         let state = State::new(&config, snap);
         let (tx, rx) = mpsc::channel(16 * 1024);
-        let mut router = Router { state, store, config, hub, dispatch, now_ms: 0, now: String::new() };
-        router.ensure_streams().map_err(|e| super::EngineError::Store(e.to_string()))?;
+        let mut router = Router {
+            state,
+            store,
+            config,
+            hub,
+            dispatch,
+            now_ms: 0,
+            now: String::new(),
+        };
+        router
+            .ensure_streams()
+            .map_err(|e| super::EngineError::Store(e.to_string()))?;
         Ok((router, RouterHandle { tx }, rx))
     }
 
     /// Every tenant stream and the ops stream exist with an epoch from the start.
     fn ensure_streams(&mut self) -> Result<(), crate::engine::store::StoreError> {
-        let mut names: Vec<String> = self.state.tenants.keys().map(|t| stream::tenant(t)).collect();
+        let mut names: Vec<String> = self
+            .state
+            .tenants
+            .keys()
+            .map(|t| stream::tenant(t))
+            .collect();
         names.push(stream::OPS.to_string());
         let mut writes = Vec::new();
         for name in names {
             if !self.state.streams.contains_key(&name) {
                 let epoch = new_epoch();
-                writes.push(Write::StreamHead { stream: name.clone(), epoch: epoch.clone(), head: 0 });
-                self.state.streams.insert(name, StreamHead { epoch, head: 0 });
+                writes.push(Write::StreamHead {
+                    stream: name.clone(),
+                    epoch: epoch.clone(),
+                    head: 0,
+                });
+                self.state
+                    .streams
+                    .insert(name, StreamHead { epoch, head: 0 });
             }
         }
         self.store.apply(&writes)
@@ -179,7 +235,11 @@ impl Router {
 
     fn job_for(&self, m: &Message) -> Option<DispatchJob> {
         let code = self.state.codes.get(&m.code)?;
-        Some(DispatchJob { message: m.clone(), carrier: code.carrier.clone(), mps: code.mps })
+        Some(DispatchJob {
+            message: m.clone(),
+            carrier: code.carrier.clone(),
+            mps: code.mps,
+        })
     }
 
     /// Runs until every handle is dropped. Call from a dedicated thread: it blocks.
@@ -207,7 +267,11 @@ impl Router {
     fn commit(&mut self, mut batch: Batch) {
         for name in std::mem::take(&mut batch.touched) {
             if let Some(h) = self.state.streams.get(&name) {
-                batch.writes.push(Write::StreamHead { stream: name, epoch: h.epoch.clone(), head: h.head });
+                batch.writes.push(Write::StreamHead {
+                    stream: name,
+                    epoch: h.epoch.clone(),
+                    head: h.head,
+                });
             }
         }
         let committed = match self.store.apply(&batch.writes) {
@@ -252,7 +316,12 @@ impl Router {
                     message: "the engine could not store the message; retry later".into(),
                 });
             }
-            Command::Send { caller, params, preview, answer } => {
+            Command::Send {
+                caller,
+                params,
+                preview,
+                answer,
+            } => {
                 let result = if preview {
                     self.preview(&caller, params).and_then(to_value)
                 } else {
@@ -260,12 +329,32 @@ impl Router {
                 };
                 batch.answer(answer, result, || internal("commit failed"));
             }
-            Command::Update { caller, params, answer } => {
-                let result = self.update_conversation(&caller, params, batch).and_then(to_value);
+            Command::Update {
+                caller,
+                params,
+                answer,
+            } => {
+                let result = self
+                    .update_conversation(&caller, params, batch)
+                    .and_then(to_value);
                 batch.answer(answer, result, || internal("commit failed"));
             }
-            Command::Assign { caller, params, answer } => {
+            Command::Assign {
+                caller,
+                params,
+                answer,
+            } => {
                 let result = self.assign(&caller, params, batch).and_then(to_value);
+                batch.answer(answer, result, || internal("commit failed"));
+            }
+            Command::OptOut {
+                caller,
+                conversation,
+                answer,
+            } => {
+                let result = self
+                    .agent_opt_out(&caller, &conversation, batch)
+                    .and_then(to_value);
                 batch.answer(answer, result, || internal("commit failed"));
             }
             Command::Claim { message, answer } => {
@@ -274,12 +363,23 @@ impl Router {
                     let _ = answer.send(if committed { claimed } else { None });
                 }));
             }
-            Command::Dispatched { message, carrier_id } => self.dispatched(&message, carrier_id, batch),
-            Command::Status { message, status, error } => self.status(&message, status, error, batch),
+            Command::Dispatched {
+                message,
+                carrier_id,
+            } => self.dispatched(&message, carrier_id, batch),
+            Command::Status {
+                message,
+                status,
+                error,
+            } => self.status(&message, status, error, batch),
             Command::AddAgent { row, answer } => {
                 batch.writes.push(Write::Agent(row));
                 batch.answers.push(Box::new(move |committed| {
-                    let _ = answer.send(if committed { Ok(()) } else { Err("commit failed".into()) });
+                    let _ = answer.send(if committed {
+                        Ok(())
+                    } else {
+                        Err("commit failed".into())
+                    });
                 }));
             }
             Command::Prune => {
@@ -295,12 +395,21 @@ impl Router {
     }
 
     /// Appends an event to `stream` (in this batch's transaction) and queues it for publishing.
-    pub(crate) fn emit(&mut self, batch: &mut Batch, stream_name: &str, kind: &str, data: &impl Serialize) {
+    pub(crate) fn emit(
+        &mut self,
+        batch: &mut Batch,
+        stream_name: &str,
+        kind: &str,
+        data: &impl Serialize,
+    ) {
         let head = self
             .state
             .streams
             .entry(stream_name.to_string())
-            .or_insert_with(|| StreamHead { epoch: new_epoch(), head: 0 });
+            .or_insert_with(|| StreamHead {
+                epoch: new_epoch(),
+                head: 0,
+            });
         head.head += 1;
         let ev = StoredEvent {
             stream: stream_name.to_string(),
@@ -321,7 +430,9 @@ impl Router {
 
     /// Stores a conversation's new summary (memory and store).
     pub(crate) fn put_conversation(&mut self, cs: ConvState, batch: &mut Batch) {
-        batch.writes.push(Write::Conversation(Box::new(cs.conv.clone()), cs.extra));
+        batch
+            .writes
+            .push(Write::Conversation(Box::new(cs.conv.clone()), cs.extra));
         self.state
             .conversation_index
             .entry((cs.conv.tenant.clone(), cs.conv.subscriber.clone()))

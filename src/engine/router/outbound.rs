@@ -3,49 +3,77 @@
 //! Status only moves forward; terminal states stay terminal.
 
 use crate::engine::store::Write;
-use crate::protocol::{CodeKind, ConsentState, MessageEventData, MessageStatus, kind, stream};
+use crate::protocol::{CodeKind, MessageEventData, MessageStatus, kind, stream};
 
 use super::{Batch, Router};
 
 impl Router {
     /// The dispatcher wants to hand `id` to its carrier. Returns the message if it may go.
-    pub(crate) fn claim(&mut self, id: &str, batch: &mut Batch) -> Option<crate::protocol::Message> {
+    pub(crate) fn claim(
+        &mut self,
+        id: &str,
+        batch: &mut Batch,
+    ) -> Option<crate::protocol::Message> {
         let m = self.state.pending_out.get(id)?.clone();
         if m.status != MessageStatus::Queued {
             return None;
         }
         let tenant = m.tenant.clone().unwrap_or_default();
-        let opted_out = self
-            .state
-            .conversation_id(&tenant, &m.subscriber)
-            .and_then(|c| self.state.conversations.get(c))
-            .is_some_and(|c| c.conv.consent == ConsentState::OptedOut);
-        if opted_out {
-            self.status(id, MessageStatus::Failed, Some("opted_out: the subscriber opted out before dispatch".into()), batch);
+        // The STOP confirmation was queued ahead of the block: it alone may pass it.
+        let confirmation = m.author.as_deref() == Some(super::compliance::STOP_CONFIRMATION);
+        if !confirmation && self.state.opted_out(&tenant, &m.code, &m.subscriber) {
+            self.status(
+                id,
+                MessageStatus::Failed,
+                Some("opted_out: the subscriber opted out before dispatch".into()),
+                batch,
+            );
             return None;
         }
-        batch.writes.push(Write::Outbox { message: id.to_string(), state: Some("dispatching") });
+        batch.writes.push(Write::Outbox {
+            message: id.to_string(),
+            state: Some("dispatching"),
+        });
         Some(m)
     }
 
     /// The carrier accepted the message: it is dispatched, and on a shared code the subscriber's
     /// replies now belong to this tenant.
     pub(crate) fn dispatched(&mut self, id: &str, carrier_id: Option<String>, batch: &mut Batch) {
-        let Some(m) = self.state.pending_out.get(id).cloned() else { return };
+        let Some(m) = self.state.pending_out.get(id).cloned() else {
+            return;
+        };
         let tenant = m.tenant.clone().unwrap_or_default();
         if m.status == MessageStatus::Queued {
-            if self.state.codes.get(&m.code).is_some_and(|c| c.kind == CodeKind::Shared) {
+            if self
+                .state
+                .codes
+                .get(&m.code)
+                .is_some_and(|c| c.kind == CodeKind::Shared)
+            {
                 self.move_attribution(&m.code, &m.subscriber, &tenant, Some(m.id.clone()), batch);
             }
         }
-        batch.writes.push(Write::Outbox { message: id.to_string(), state: None });
+        batch.writes.push(Write::Outbox {
+            message: id.to_string(),
+            state: None,
+        });
         self.advance(id, MessageStatus::Dispatched, carrier_id, None, batch);
     }
 
     /// A delivery receipt or a refusal from the carrier.
-    pub(crate) fn status(&mut self, id: &str, status: MessageStatus, error: Option<String>, batch: &mut Batch) {
+    pub(crate) fn status(
+        &mut self,
+        id: &str,
+        status: MessageStatus,
+        error: Option<String>,
+        batch: &mut Batch,
+    ) {
         if status.is_terminal() {
-            batch.writes.push(Write::Outbox { message: id.to_string(), state: None });
+            batch.writes.push(Write::Outbox {
+                message: id.to_string(),
+                state: None,
+            });
         }
         self.advance(id, status, None, error, batch);
     }
@@ -58,7 +86,9 @@ impl Router {
         error: Option<String>,
         batch: &mut Batch,
     ) {
-        let Some(mut m) = self.state.pending_out.get(id).cloned() else { return };
+        let Some(mut m) = self.state.pending_out.get(id).cloned() else {
+            return;
+        };
         if status.rank() <= m.status.rank() {
             return;
         }
@@ -66,16 +96,32 @@ impl Router {
         if error.is_some() {
             m.error = error.clone();
         }
-        batch.writes.push(Write::MessageStatus { id: id.to_string(), status, carrier_id, error });
+        batch.writes.push(Write::MessageStatus {
+            id: id.to_string(),
+            status,
+            carrier_id,
+            error,
+        });
         if status.is_terminal() {
             self.state.pending_out.remove(id);
         } else {
             self.state.pending_out.insert(id.to_string(), m.clone());
         }
-        let tenant = m.tenant.clone().unwrap_or_default();
-        let conversation = m.conversation.as_ref().and_then(|c| self.state.conversations.get(c)).cloned();
+        let Some(tenant) = m.tenant.clone() else {
+            return;
+        };
+        let conversation = m
+            .conversation
+            .as_ref()
+            .and_then(|c| self.state.conversations.get(c))
+            .cloned();
         let conversation = conversation.map(|mut cs| {
-            if cs.conv.last_message.as_ref().is_some_and(|lm| lm.id == m.id) {
+            if cs
+                .conv
+                .last_message
+                .as_ref()
+                .is_some_and(|lm| lm.id == m.id)
+            {
                 cs.conv.last_message = Some(m.clone());
                 let conv = cs.conv.clone();
                 self.put_conversation(cs, batch);
@@ -84,6 +130,14 @@ impl Router {
                 cs.conv
             }
         });
-        self.emit(batch, &stream::tenant(&tenant), kind::MESSAGE_STATUS, &MessageEventData { message: m, conversation });
+        self.emit(
+            batch,
+            &stream::tenant(&tenant),
+            kind::MESSAGE_STATUS,
+            &MessageEventData {
+                message: m,
+                conversation,
+            },
+        );
     }
 }

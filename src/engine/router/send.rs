@@ -10,8 +10,8 @@ use crate::domain::segments::{self, BodyError, SegmentCount};
 use crate::engine::state::{CodeState, Idempotent, Spend};
 use crate::engine::store::{MessageExtra, Write};
 use crate::protocol::{
-    ApiError, CodeKind, ConsentState, Direction, Encoding, ErrorCode, Message, MessageEventData, MessageStatus,
-    PreviewResult, SendParams, SendResult, SpendNoticeData, Warning, kind, stream,
+    ApiError, CodeKind, ConsentState, Direction, Encoding, ErrorCode, Message, MessageEventData,
+    MessageStatus, PreviewResult, SendParams, SendResult, SpendNoticeData, Warning, kind, stream,
 };
 
 use super::{Batch, Caller, DispatchJob, Router, new_id};
@@ -39,7 +39,9 @@ impl Router {
                 ApiError::invalid_params(format!("{digits} is not a short code of this engine"))
             })?;
             if !code.usable_by(tenant) {
-                return Err(ApiError::forbidden(format!("code {digits} is dedicated to another business")));
+                return Err(ApiError::forbidden(format!(
+                    "code {digits} is dedicated to another business"
+                )));
             }
             Ok(code.clone())
         };
@@ -69,7 +71,9 @@ impl Router {
         };
         let to = Msisdn::parse(to).map_err(|e| ApiError::invalid_params(format!("`to`: {e}")))?;
         if !self.state.tenants.contains_key(tenant) || !caller.may_use(tenant) {
-            return Err(ApiError::forbidden(format!("you may not send for tenant {tenant:?}")));
+            return Err(ApiError::forbidden(format!(
+                "you may not send for tenant {tenant:?}"
+            )));
         }
         let code = code_of(code, tenant)?;
         Ok(Target {
@@ -83,7 +87,12 @@ impl Router {
 
     fn fingerprint(t: &Target, p: &SendParams) -> String {
         let mut h = Sha256::new();
-        for part in [t.tenant.as_str(), t.subscriber.as_str(), t.code.digits.as_str(), p.body.as_str()] {
+        for part in [
+            t.tenant.as_str(),
+            t.subscriber.as_str(),
+            t.code.digits.as_str(),
+            p.body.as_str(),
+        ] {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -91,13 +100,24 @@ impl Router {
     }
 
     /// Every rule that would refuse this send, in the protocol's order.
-    fn refusals(&self, t: &Target, p: &SendParams, count: &Result<SegmentCount, BodyError>) -> Vec<ApiError> {
+    fn refusals(
+        &self,
+        t: &Target,
+        p: &SendParams,
+        count: &Result<SegmentCount, BodyError>,
+    ) -> Vec<ApiError> {
         let mut out = Vec::new();
         match count {
-            Err(BodyError::Empty) => out.push(ApiError::new(ErrorCode::EmptyBody, "the message is empty: write something to send")),
+            Err(BodyError::Empty) => out.push(ApiError::new(
+                ErrorCode::EmptyBody,
+                "the message is empty: write something to send",
+            )),
             Err(BodyError::TooLong { segments }) => out.push(ApiError::new(
                 ErrorCode::BodyTooLong,
-                format!("the message needs {segments} segments; at most {} are allowed: shorten it", segments::MAX_SEGMENTS),
+                format!(
+                    "the message needs {segments} segments; at most {} are allowed: shorten it",
+                    segments::MAX_SEGMENTS
+                ),
             )),
             Ok(_) => {}
         }
@@ -110,12 +130,21 @@ impl Router {
                 ),
             ));
         }
-        let conv = t.conversation.as_ref().and_then(|id| self.state.conversations.get(id));
-        let consent = conv.map(|c| c.conv.consent).unwrap_or(ConsentState::None);
-        if consent == ConsentState::OptedOut {
+        let conv = t
+            .conversation
+            .as_ref()
+            .and_then(|id| self.state.conversations.get(id));
+        let consent = self.state.consent_of(&t.tenant, &t.subscriber);
+        if self
+            .state
+            .opted_out(&t.tenant, &t.code.digits, &t.subscriber)
+        {
             out.push(ApiError::new(
                 ErrorCode::OptedOut,
-                format!("{} has opted out of messages from this business; nothing can be sent", t.subscriber),
+                format!(
+                    "{} has opted out of messages from this business; nothing can be sent",
+                    t.subscriber
+                ),
             ));
         } else {
             let window_ms = i64::from(self.config.engine.conversational_window_hours) * 3_600_000;
@@ -133,12 +162,19 @@ impl Router {
             }
         }
         if t.code.kind == CodeKind::Shared && !p.reclaim {
-            if let Some(h) = self.state.holder(&t.code.digits, &t.subscriber).filter(|h| h.tenant != t.tenant) {
+            if let Some(h) = self
+                .state
+                .holder(&t.code.digits, &t.subscriber)
+                .filter(|h| h.tenant != t.tenant)
+            {
                 let alternatives = self.state.dedicated_codes(&t.tenant, &t.subscriber_country);
                 let hint = if alternatives.is_empty() {
                     "send with reclaim to take the conversation back".to_string()
                 } else {
-                    format!("send with reclaim, or switch to your dedicated code {}", alternatives.join(" or "))
+                    format!(
+                        "send with reclaim, or switch to your dedicated code {}",
+                        alternatives.join(" or ")
+                    )
                 };
                 out.push(
                     ApiError::new(
@@ -181,12 +217,22 @@ impl Router {
     /// (spent this month, monthly limit) of a tenant, in micro-dollars.
     fn spend_of(&self, tenant: &str) -> (i64, i64) {
         let month = clock::month_of(self.now_ms());
-        let spent = self.state.spend.get(tenant).filter(|s| s.month == month).map_or(0, |s| s.spent_micros);
+        let spent = self
+            .state
+            .spend
+            .get(tenant)
+            .filter(|s| s.month == month)
+            .map_or(0, |s| s.spent_micros);
         let limit = self.state.tenants.get(tenant).map_or(0, |t| t.limit_micros);
         (spent, limit)
     }
 
-    pub(crate) fn send(&mut self, caller: &Caller, p: SendParams, batch: &mut Batch) -> Result<SendResult, ApiError> {
+    pub(crate) fn send(
+        &mut self,
+        caller: &Caller,
+        p: SendParams,
+        batch: &mut Batch,
+    ) -> Result<SendResult, ApiError> {
         let t = self.resolve(caller, &p)?;
         let fingerprint = Self::fingerprint(&t, &p);
         let key = (t.tenant.clone(), p.client_msg_id.clone());
@@ -199,10 +245,17 @@ impl Router {
             }
             let message = match self.state.pending_out.get(&first.message) {
                 Some(m) => Some(m.clone()),
-                None => self.store.message(&first.message).map_err(super::internal)?,
+                None => self
+                    .store
+                    .message(&first.message)
+                    .map_err(super::internal)?,
             };
-            let message = message.ok_or_else(|| ApiError::internal("the first message of this id is missing"))?;
-            return Ok(SendResult { message, duplicate: true });
+            let message = message
+                .ok_or_else(|| ApiError::internal("the first message of this id is missing"))?;
+            return Ok(SendResult {
+                message,
+                duplicate: true,
+            });
         }
         let count = segments::check_body(&p.body);
         if let Some(refusal) = self.refusals(&t, &p, &count).into_iter().next() {
@@ -240,7 +293,10 @@ impl Router {
             opt_out_intent: false,
         };
         if self.state.subscribers.insert(t.subscriber.clone()) {
-            batch.writes.push(Write::Subscriber { e164: t.subscriber.clone(), country: t.subscriber_country.clone() });
+            batch.writes.push(Write::Subscriber {
+                e164: t.subscriber.clone(),
+                country: t.subscriber_country.clone(),
+            });
         }
         let c = &mut cs.conv;
         if c.code != t.code.digits {
@@ -248,14 +304,22 @@ impl Router {
             c.code_kind = t.code.kind;
             c.country = t.code.country.clone();
         }
-        c.attribution = self.state.attribution_view(&t.tenant, &t.subscriber, &t.code.digits);
+        c.attribution = self
+            .state
+            .attribution_view(&t.tenant, &t.subscriber, &t.code.digits);
         c.last_message = Some(message.clone());
         c.last_activity = self.now().to_string();
         let conversation = cs.conv.clone();
         self.put_conversation(cs, batch);
 
-        batch.writes.push(Write::Message(Box::new(message.clone()), MessageExtra::default()));
-        batch.writes.push(Write::Outbox { message: message.id.clone(), state: Some("queued") });
+        batch.writes.push(Write::Message(
+            Box::new(message.clone()),
+            MessageExtra::default(),
+        ));
+        batch.writes.push(Write::Outbox {
+            message: message.id.clone(),
+            state: Some("queued"),
+        });
         batch.writes.push(Write::Idempotency {
             tenant: t.tenant.clone(),
             key: p.client_msg_id.clone(),
@@ -263,27 +327,49 @@ impl Router {
             message: message.id.clone(),
             at_ms: self.now_ms(),
         });
-        self.state.idempotency.insert(key, Idempotent { fingerprint, message: message.id.clone() });
+        self.state.idempotency.insert(
+            key,
+            Idempotent {
+                fingerprint,
+                message: message.id.clone(),
+            },
+        );
         self.charge(&t.tenant, cost, batch);
-        self.state.pending_out.insert(message.id.clone(), message.clone());
+        self.state
+            .pending_out
+            .insert(message.id.clone(), message.clone());
         self.emit(
             batch,
             &stream::tenant(&t.tenant),
             kind::MESSAGE_CREATED,
-            &MessageEventData { message: message.clone(), conversation: Some(conversation) },
+            &MessageEventData {
+                message: message.clone(),
+                conversation: Some(conversation),
+            },
         );
-        batch.dispatch.push(DispatchJob { message: message.clone(), carrier: t.code.carrier.clone(), mps: t.code.mps });
-        Ok(SendResult { message, duplicate: false })
+        batch.dispatch.push(DispatchJob {
+            message: message.clone(),
+            carrier: t.code.carrier.clone(),
+            mps: t.code.mps,
+        });
+        Ok(SendResult {
+            message,
+            duplicate: false,
+        })
     }
 
     /// Adds `cost` to the tenant's month and raises the 80 % and 100 % notices once each.
-    fn charge(&mut self, tenant: &str, cost: i64, batch: &mut Batch) {
+    pub(crate) fn charge(&mut self, tenant: &str, cost: i64, batch: &mut Batch) {
         let month = clock::month_of(self.now_ms());
         let (before, limit) = self.spend_of(tenant);
         let after = before + cost;
         let entry = self.state.spend.entry(tenant.to_string()).or_default();
         if entry.month != month {
-            *entry = Spend { month: month.clone(), spent_micros: 0, notified: 0 };
+            *entry = Spend {
+                month: month.clone(),
+                spent_micros: 0,
+                notified: 0,
+            };
         }
         entry.spent_micros = after;
         let mut notices = Vec::new();
@@ -311,25 +397,40 @@ impl Router {
         }
     }
 
-    pub(crate) fn preview(&mut self, caller: &Caller, p: SendParams) -> Result<PreviewResult, ApiError> {
+    pub(crate) fn preview(
+        &mut self,
+        caller: &Caller,
+        p: SendParams,
+    ) -> Result<PreviewResult, ApiError> {
         let t = self.resolve(caller, &p)?;
         let count = segments::check_body(&p.body);
         let mut warnings: Vec<Warning> = self
             .refusals(&t, &p, &count)
             .into_iter()
-            .map(|e| Warning { code: e.code.to_string(), message: e.message, blocking: true })
+            .map(|e| Warning {
+                code: e.code.to_string(),
+                message: e.message,
+                blocking: true,
+            })
             .collect();
         let raw = segments::count(&p.body);
         let cost = self.cost(&t, &raw);
         if raw.segments > 1 && count.is_ok() {
             warnings.push(Warning {
                 code: "multi_segment".into(),
-                message: format!("sent as {} segments, billed as {}", raw.segments, raw.segments),
+                message: format!(
+                    "sent as {} segments, billed as {}",
+                    raw.segments, raw.segments
+                ),
                 blocking: false,
             });
         }
         if t.code.kind == CodeKind::Shared && p.reclaim {
-            if let Some(h) = self.state.holder(&t.code.digits, &t.subscriber).filter(|h| h.tenant != t.tenant) {
+            if let Some(h) = self
+                .state
+                .holder(&t.code.digits, &t.subscriber)
+                .filter(|h| h.tenant != t.tenant)
+            {
                 warnings.push(Warning {
                     code: "reclaim".into(),
                     message: format!(

@@ -9,7 +9,7 @@
 pub mod schema;
 pub mod sqlite;
 
-use crate::protocol::{Conversation, Message, MessageStatus, Role};
+use crate::protocol::{ConsentState, Conversation, Message, MessageStatus, Role};
 
 pub use sqlite::{SqliteRead, SqliteStore};
 
@@ -22,7 +22,10 @@ pub enum StoreError {
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("cannot create {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// One durable event.
@@ -80,19 +83,72 @@ pub struct AgentRow {
 /// One change, applied in order inside the batch's transaction.
 #[derive(Debug, Clone)]
 pub enum Write {
-    Subscriber { e164: String, country: String },
+    Subscriber {
+        e164: String,
+        country: String,
+    },
     Conversation(Box<Conversation>, ConversationExtra),
     Message(Box<Message>, MessageExtra),
-    MessageStatus { id: String, status: MessageStatus, carrier_id: Option<String>, error: Option<String> },
+    MessageStatus {
+        id: String,
+        status: MessageStatus,
+        carrier_id: Option<String>,
+        error: Option<String>,
+    },
     /// Ops gave an unattributed message to a tenant.
-    MessageAssigned { id: String, tenant: String, conversation: String },
-    Attribution { code: String, subscriber: String, tenant: String, since: String, message: Option<String> },
-    Idempotency { tenant: String, key: String, fingerprint: String, message: String, at_ms: i64 },
+    MessageAssigned {
+        id: String,
+        tenant: String,
+        conversation: String,
+    },
+    Attribution {
+        code: String,
+        subscriber: String,
+        tenant: String,
+        since: String,
+        message: Option<String>,
+    },
+    Idempotency {
+        tenant: String,
+        key: String,
+        fingerprint: String,
+        message: String,
+        at_ms: i64,
+    },
+    /// A consent change of (tenant, subscriber), appended to its history too.
+    Consent {
+        tenant: String,
+        subscriber: String,
+        state: ConsentState,
+        at: String,
+        message: Option<String>,
+        source: String,
+    },
+    /// (code, subscriber) blocked after an opt-out on that code, or unblocked on opt-in.
+    CodeBlock {
+        code: String,
+        subscriber: String,
+        at: String,
+        message: Option<String>,
+        blocked: bool,
+    },
     /// Outbox state of an outbound message: `queued`, `dispatching`; `None` removes it.
-    Outbox { message: String, state: Option<&'static str> },
-    Spend { tenant: String, month: String, spent_micros: i64, notified: u32 },
+    Outbox {
+        message: String,
+        state: Option<&'static str>,
+    },
+    Spend {
+        tenant: String,
+        month: String,
+        spent_micros: i64,
+        notified: u32,
+    },
     Event(StoredEvent),
-    StreamHead { stream: String, epoch: String, head: u64 },
+    StreamHead {
+        stream: String,
+        epoch: String,
+        head: u64,
+    },
     Agent(AgentRow),
 }
 
@@ -128,6 +184,19 @@ pub struct Snapshot {
     pub spend: Vec<(String, String, i64, u32)>,
     /// (stream, epoch, head)
     pub streams: Vec<(String, String, u64)>,
+    /// (tenant, subscriber, state)
+    pub consent: Vec<(String, String, ConsentState)>,
+    /// (code, subscriber)
+    pub code_blocks: Vec<(String, String)>,
+}
+
+/// One entry of a subscriber's consent history with a tenant.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ConsentEntry {
+    pub state: ConsentState,
+    pub at: String,
+    pub message: Option<String>,
+    pub source: String,
 }
 
 /// Query for a page of conversations.
@@ -150,7 +219,11 @@ pub trait Store: Send {
     /// Everything the router keeps in memory.
     fn load(&mut self, idempotency_since_ms: i64) -> Result<Snapshot, StoreError>;
     /// The inbound message already stored for this carrier message id, with its tenant.
-    fn find_inbound(&mut self, carrier: &str, carrier_id: &str) -> Result<Option<(String, Option<String>)>, StoreError>;
+    fn find_inbound(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError>;
     /// A stored message by id.
     fn message(&mut self, id: &str) -> Result<Option<Message>, StoreError>;
     /// Number of inbound messages in `conversation` newer than message `after`.
@@ -161,15 +234,33 @@ pub trait Store: Send {
 
 /// Readers' side: may run on any thread, concurrently with the writer.
 pub trait StoreRead: Send + Sync {
-    fn read_events(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    fn read_events(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
     /// A stream's epoch and committed head.
     fn stream(&self, stream: &str) -> Result<Option<(String, u64)>, StoreError>;
     /// Oldest retained seq of a stream (None when it has no events).
     fn first_seq(&self, stream: &str) -> Result<Option<u64>, StoreError>;
     fn conversations(&self, q: &ConversationQuery) -> Result<Vec<Conversation>, StoreError>;
     fn conversation_tenant(&self, id: &str) -> Result<Option<String>, StoreError>;
+    fn conversations_by_id(&self, id: &str) -> Result<Option<Conversation>, StoreError>;
+    fn code_blocked(&self, code: &str, subscriber: &str) -> Result<bool, StoreError>;
     /// Messages of a conversation older than `before` (a message id), newest last.
-    fn history(&self, conversation: &str, before: Option<&str>, limit: usize) -> Result<Vec<Message>, StoreError>;
+    fn history(
+        &self,
+        conversation: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
     fn unattributed(&self, limit: usize) -> Result<Vec<(Message, String)>, StoreError>;
     fn agent_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<AgentRow>, StoreError>;
+    /// The consent history of (tenant, subscriber), oldest first.
+    fn consent_history(
+        &self,
+        tenant: &str,
+        subscriber: &str,
+    ) -> Result<Vec<ConsentEntry>, StoreError>;
 }

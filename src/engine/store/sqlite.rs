@@ -7,7 +7,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use super::schema::MIGRATIONS;
 use super::{
-    AgentRow, ConversationExtra, ConversationQuery, Snapshot, Store, StoreError,
+    AgentRow, ConsentEntry, ConversationExtra, ConversationQuery, Snapshot, Store, StoreError,
     StoreRead, StoredEvent, Write,
 };
 use crate::protocol::{
@@ -35,12 +35,19 @@ fn check_pragmas(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
     let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
     let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-    let unsafe_store = |reason: String| StoreError::Unsafe { path: path.display().to_string(), reason };
+    let unsafe_store = |reason: String| StoreError::Unsafe {
+        path: path.display().to_string(),
+        reason,
+    };
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(unsafe_store(format!("journal_mode is {mode}, expected wal")));
+        return Err(unsafe_store(format!(
+            "journal_mode is {mode}, expected wal"
+        )));
     }
     if sync != 2 {
-        return Err(unsafe_store(format!("synchronous is {sync}, expected 2 (FULL)")));
+        return Err(unsafe_store(format!(
+            "synchronous is {sync}, expected 2 (FULL)"
+        )));
     }
     if fk != 1 {
         return Err(unsafe_store("foreign_keys could not be enabled".into()));
@@ -52,10 +59,15 @@ impl SqliteStore {
     /// Opens or creates the store in `dir`, runs pending migrations, and checks durability
     /// settings.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let path = dir.join(DB_FILE);
-        let mut conn = open(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)?;
+        let mut conn = open(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
         check_pragmas(&conn, &path)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-32000;")?;
         migrate(&mut conn)?;
@@ -94,8 +106,9 @@ fn status_str(s: MessageStatus) -> &'static str {
 }
 
 fn parse_enum<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 fn enum_str<T: serde::Serialize>(v: &T) -> String {
@@ -113,11 +126,19 @@ fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
         id: r.get(0)?,
         conversation: r.get(1)?,
         tenant: r.get(2)?,
-        direction: if r.get_ref(3)?.as_str()? == "in" { Direction::In } else { Direction::Out },
+        direction: if r.get_ref(3)?.as_str()? == "in" {
+            Direction::In
+        } else {
+            Direction::Out
+        },
         code: r.get(4)?,
         subscriber: r.get(5)?,
         body: r.get(6)?,
-        encoding: if r.get_ref(7)?.as_str()? == "ucs2" { Encoding::Ucs2 } else { Encoding::Gsm7 },
+        encoding: if r.get_ref(7)?.as_str()? == "ucs2" {
+            Encoding::Ucs2
+        } else {
+            Encoding::Gsm7
+        },
         segments: r.get(8)?,
         cost_micros: r.get(9)?,
         status: parse_enum(r.get_ref(10)?.as_str()?)?,
@@ -169,7 +190,9 @@ fn conversation_from_row(r: &Row) -> rusqlite::Result<(Conversation, Conversatio
             consent: parse_enum::<ConsentState>(r.get_ref(15)?.as_str()?)?,
             opt_out_intent: r.get::<_, i64>(16)? != 0,
         },
-        ConversationExtra { last_inbound_ms: r.get(17)? },
+        ConversationExtra {
+            last_inbound_ms: r.get(17)?,
+        },
     ))
 }
 
@@ -200,7 +223,10 @@ fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
                 .execute(params![e164, country])?;
         }
         Write::Conversation(c, extra) => {
-            let last = c.last_message.as_ref().map(|m| serde_json::to_string(m).unwrap_or_default());
+            let last = c
+                .last_message
+                .as_ref()
+                .map(|m| serde_json::to_string(m).unwrap_or_default());
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO conversations (id, tenant, subscriber, subscriber_name, code, code_kind, country, \
                  status, snoozed_until, assignee, unread, last_message, last_activity, attribution_state, attribution_since, \
@@ -260,36 +286,108 @@ fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
                 extra.unattributed_reason,
             ])?;
         }
-        Write::MessageStatus { id, status, carrier_id, error } => {
+        Write::MessageStatus {
+            id,
+            status,
+            carrier_id,
+            error,
+        } => {
             tx.prepare_cached(
                 "UPDATE messages SET status = ?2, carrier_id = COALESCE(?3, carrier_id), error = COALESCE(?4, error) WHERE id = ?1",
             )?
             .execute(params![id, status_str(*status), carrier_id, error])?;
         }
-        Write::MessageAssigned { id, tenant, conversation } => {
+        Write::MessageAssigned {
+            id,
+            tenant,
+            conversation,
+        } => {
             tx.prepare_cached("UPDATE messages SET tenant = ?2, conversation = ?3, routed_by = 'ops' WHERE id = ?1")?
                 .execute(params![id, tenant, conversation])?;
         }
-        Write::Attribution { code, subscriber, tenant, since, message } => {
+        Write::Attribution {
+            code,
+            subscriber,
+            tenant,
+            since,
+            message,
+        } => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO attribution (code, subscriber, tenant, since, message) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![code, subscriber, tenant, since, message])?;
         }
-        Write::Idempotency { tenant, key, fingerprint, message, at_ms } => {
+        Write::Idempotency {
+            tenant,
+            key,
+            fingerprint,
+            message,
+            at_ms,
+        } => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO idempotency (tenant, key, fingerprint, message, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![tenant, key, fingerprint, message, at_ms])?;
         }
-        Write::Outbox { message, state: Some(state) } => {
+        Write::Consent {
+            tenant,
+            subscriber,
+            state,
+            at,
+            message,
+            source,
+        } => {
+            let state = enum_str(state);
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO consent (tenant, subscriber, state, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![tenant, subscriber, state, at])?;
+            tx.prepare_cached(
+                "INSERT INTO consent_history (tenant, subscriber, state, at, message, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![tenant, subscriber, state, at, message, source])?;
+        }
+        Write::CodeBlock {
+            code,
+            subscriber,
+            at,
+            message,
+            blocked: true,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO code_blocks (code, subscriber, at, message) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![code, subscriber, at, message])?;
+        }
+        Write::CodeBlock {
+            code,
+            subscriber,
+            blocked: false,
+            ..
+        } => {
+            tx.prepare_cached("DELETE FROM code_blocks WHERE code = ?1 AND subscriber = ?2")?
+                .execute(params![code, subscriber])?;
+        }
+        Write::Outbox {
+            message,
+            state: Some(state),
+        } => {
             tx.prepare_cached("INSERT OR REPLACE INTO outbox (message, state) VALUES (?1, ?2)")?
                 .execute(params![message, state])?;
         }
-        Write::Outbox { message, state: None } => {
-            tx.prepare_cached("DELETE FROM outbox WHERE message = ?1")?.execute(params![message])?;
+        Write::Outbox {
+            message,
+            state: None,
+        } => {
+            tx.prepare_cached("DELETE FROM outbox WHERE message = ?1")?
+                .execute(params![message])?;
         }
-        Write::Spend { tenant, month, spent_micros, notified } => {
+        Write::Spend {
+            tenant,
+            month,
+            spent_micros,
+            notified,
+        } => {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO spend (tenant, month, spent_micros, notified) VALUES (?1, ?2, ?3, ?4)",
             )?
@@ -299,9 +397,15 @@ fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
             tx.prepare_cached("INSERT INTO events (stream, seq, epoch, kind, ts, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
                 .execute(params![e.stream, e.seq as i64, e.epoch, e.kind, e.ts, e.data])?;
         }
-        Write::StreamHead { stream, epoch, head } => {
-            tx.prepare_cached("INSERT OR REPLACE INTO streams (stream, epoch, head) VALUES (?1, ?2, ?3)")?
-                .execute(params![stream, epoch, *head as i64])?;
+        Write::StreamHead {
+            stream,
+            epoch,
+            head,
+        } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO streams (stream, epoch, head) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![stream, epoch, *head as i64])?;
         }
         Write::Agent(a) => {
             tx.prepare_cached(
@@ -336,18 +440,33 @@ impl Store for SqliteStore {
         let c = &self.conn;
         let mut snap = Snapshot::default();
         let mut st = c.prepare(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations"))?;
-        snap.conversations = st.query_map([], conversation_from_row)?.collect::<Result<_, _>>()?;
+        snap.conversations = st
+            .query_map([], conversation_from_row)?
+            .collect::<Result<_, _>>()?;
         let mut st = c.prepare("SELECT e164, country FROM subscribers")?;
-        snap.subscribers = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-        let mut st = c.prepare("SELECT code, subscriber, tenant, since, message FROM attribution")?;
+        snap.subscribers = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st =
+            c.prepare("SELECT code, subscriber, tenant, since, message FROM attribution")?;
         snap.attribution = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
             .collect::<Result<_, _>>()?;
-        let mut st = c.prepare("SELECT tenant, key, fingerprint, message, at_ms FROM idempotency WHERE at_ms >= ?1")?;
+        let mut st = c.prepare(
+            "SELECT tenant, key, fingerprint, message, at_ms FROM idempotency WHERE at_ms >= ?1",
+        )?;
         snap.idempotency = st
-            .query_map([idempotency_since_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            .query_map([idempotency_since_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
             .collect::<Result<_, _>>()?;
-        let cols = MESSAGE_COLUMNS.split(", ").map(|c| format!("m.{c}")).collect::<Vec<_>>().join(", ");
+        let cols = MESSAGE_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut st = c.prepare(&format!(
             "SELECT {cols}, o.state FROM messages m LEFT JOIN outbox o ON o.message = m.id \
              WHERE m.direction = 'out' AND m.status IN ('queued', 'dispatched')"
@@ -364,12 +483,32 @@ impl Store for SqliteStore {
              FROM streams s",
         )?;
         snap.streams = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare("SELECT tenant, subscriber, state FROM consent")?;
+        snap.consent = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    parse_enum::<ConsentState>(r.get_ref(2)?.as_str()?)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare("SELECT code, subscriber FROM code_blocks")?;
+        snap.code_blocks = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         Ok(snap)
     }
 
-    fn find_inbound(&mut self, carrier: &str, carrier_id: &str) -> Result<Option<(String, Option<String>)>, StoreError> {
+    fn find_inbound(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
         Ok(self
             .conn
             .prepare_cached("SELECT id, tenant FROM messages WHERE carrier = ?1 AND carrier_id = ?2 AND direction = 'in'")?
@@ -380,7 +519,9 @@ impl Store for SqliteStore {
     fn message(&mut self, id: &str) -> Result<Option<Message>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"))?
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+            ))?
             .query_row([id], message_from_row)
             .optional()?)
     }
@@ -393,7 +534,9 @@ impl Store for SqliteStore {
     }
 
     fn prune_events(&mut self, before_ts: &str) -> Result<usize, StoreError> {
-        Ok(self.conn.execute("DELETE FROM events WHERE ts < ?1", [before_ts])?)
+        Ok(self
+            .conn
+            .execute("DELETE FROM events WHERE ts < ?1", [before_ts])?)
     }
 }
 
@@ -409,23 +552,37 @@ impl SqliteRead {
         for _ in 0..connections.max(1) {
             pool.push(open(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?);
         }
-        Ok(SqliteRead { pool: Mutex::new(pool), path: path.to_path_buf() })
+        Ok(SqliteRead {
+            pool: Mutex::new(pool),
+            path: path.to_path_buf(),
+        })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let conn = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match conn {
             Some(c) => c,
             None => open(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?,
         };
         let out = f(&conn);
-        self.pool.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        self.pool
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
         out
     }
 }
 
 impl StoreRead for SqliteRead {
-    fn read_events(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+    fn read_events(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT stream, seq, epoch, kind, ts, data FROM events WHERE stream = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
@@ -446,9 +603,11 @@ impl StoreRead for SqliteRead {
 
     fn stream(&self, stream: &str) -> Result<Option<(String, u64)>, StoreError> {
         self.with(|c| {
-            Ok(c.prepare_cached("SELECT epoch, head FROM streams WHERE stream = ?1")?
-                .query_row([stream], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT epoch, head FROM streams WHERE stream = ?1")?
+                    .query_row([stream], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+                    .optional()?,
+            )
         })
     }
 
@@ -515,13 +674,41 @@ impl StoreRead for SqliteRead {
 
     fn conversation_tenant(&self, id: &str) -> Result<Option<String>, StoreError> {
         self.with(|c| {
-            Ok(c.prepare_cached("SELECT tenant FROM conversations WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT tenant FROM conversations WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
-    fn history(&self, conversation: &str, before: Option<&str>, limit: usize) -> Result<Vec<Message>, StoreError> {
+    fn conversations_by_id(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        self.with(|c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
+            ))?
+            .query_row([id], |r| conversation_from_row(r).map(|(c, _)| c))
+            .optional()?)
+        })
+    }
+
+    fn code_blocked(&self, code: &str, subscriber: &str) -> Result<bool, StoreError> {
+        self.with(|c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM code_blocks WHERE code = ?1 AND subscriber = ?2")?
+                    .query_row([code, subscriber], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
+        })
+    }
+
+    fn history(
+        &self,
+        conversation: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
         self.with(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1 AND (?2 IS NULL OR id < ?2) \
@@ -555,5 +742,25 @@ impl StoreRead for SqliteRead {
             .optional()?)
         })
     }
-}
 
+    fn consent_history(
+        &self,
+        tenant: &str,
+        subscriber: &str,
+    ) -> Result<Vec<ConsentEntry>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT state, at, message, source FROM consent_history WHERE tenant = ?1 AND subscriber = ?2 ORDER BY id",
+            )?;
+            let rows = st.query_map(params![tenant, subscriber], |r| {
+                Ok(ConsentEntry {
+                    state: parse_enum(r.get_ref(0)?.as_str()?)?,
+                    at: r.get(1)?,
+                    message: r.get(2)?,
+                    source: r.get(3)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! The composer pane: the text area, then notes under it — the send in flight, the engine's
+//! refusal, and the live preview (encoding, segments, cost, every warning).
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Widget};
+
+use super::theme;
+use crate::client::app::composer::Preview;
+use crate::client::app::{App, Focus};
+use crate::client::format;
+use crate::client::sanitize::sanitize;
+use crate::client::text;
+use crate::protocol::Encoding;
+
+/// The notes under the text, wrapped to `width`.
+pub fn notes(app: &App, width: usize) -> Vec<Line<'static>> {
+    let c = &app.composer;
+    let mut lines = Vec::new();
+    if let Some(out) = c.conversation.as_ref().and_then(|id| c.outbox.get(id)) {
+        let (text, style) = if out.call.is_some() {
+            ("Sending…".to_string(), theme::warn())
+        } else {
+            (
+                "Not connected: it goes out when the connection is back, once.".to_string(),
+                theme::warn(),
+            )
+        };
+        lines.push(Line::styled(
+            text::truncate(&text, width).into_owned(),
+            style,
+        ));
+    }
+    if let Some(e) = &c.refusal {
+        let text = format!("✗ Not sent ({}): {}", e.code, sanitize(&e.message));
+        for l in text::wrap(&text, width).into_iter().take(2) {
+            lines.push(Line::styled(l, theme::error()));
+        }
+    }
+    match &c.preview {
+        Preview::None => {}
+        Preview::Waiting => lines.push(Line::styled("…", theme::dim())),
+        Preview::Failed(m) => {
+            let text = format!("Preview unavailable: {}", sanitize(m));
+            lines.push(Line::styled(
+                text::truncate(&text, width).into_owned(),
+                theme::dim(),
+            ));
+        }
+        Preview::Ready(p) => {
+            let enc = match p.encoding {
+                Encoding::Gsm7 => "GSM-7",
+                Encoding::Ucs2 => "UCS-2",
+            };
+            let plural = if p.segments == 1 { "" } else { "s" };
+            let text = format!(
+                "{enc} · {} segment{plural} · {} · {} left in segment",
+                p.segments,
+                format::money(p.cost_micros),
+                p.remaining_in_segment
+            );
+            let style = if p.segments > 1 {
+                theme::warn()
+            } else {
+                theme::dim()
+            };
+            lines.push(Line::styled(
+                text::truncate(&text, width).into_owned(),
+                style,
+            ));
+            for w in &p.warnings {
+                let style = if w.blocking {
+                    theme::error()
+                } else {
+                    theme::warn()
+                };
+                let text = format!("! {}", sanitize(&w.message));
+                for l in text::wrap(&text, width).into_iter().take(2) {
+                    lines.push(Line::styled(l, style));
+                }
+            }
+        }
+    }
+    lines
+}
+
+pub struct ComposerView<'a> {
+    pub app: &'a App,
+}
+
+impl Widget for ComposerView<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        let app = self.app;
+        let focused = app.focus == Focus::Composer && app.overlay.is_none();
+        let via = app
+            .thread
+            .as_ref()
+            .map(|t| {
+                let c = &t.conversation;
+                format!(
+                    " via {}",
+                    format::code_badge(&sanitize(&c.code), c.code_kind, &sanitize(&c.country))
+                )
+            })
+            .unwrap_or_default();
+        let title = format!(" Reply{via} ");
+        let block = Block::new()
+            .borders(Borders::ALL)
+            .border_style(if focused {
+                theme::focused_border()
+            } else {
+                theme::border()
+            })
+            .title(Span::styled(title, theme::title()));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let notes = notes(app, inner.width as usize);
+        let shown = notes.len().min(inner.height.saturating_sub(1) as usize);
+        let text_area = Rect {
+            height: inner.height - shown as u16,
+            ..inner
+        };
+        app.composer.textarea().render(text_area, buf);
+        for (i, l) in notes.iter().take(shown).enumerate() {
+            buf.set_line(inner.x, text_area.bottom() + i as u16, l, inner.width);
+        }
+    }
+}

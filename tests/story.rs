@@ -1,0 +1,539 @@
+//! The whole attribution story over real sockets: keyword routing, follow-up by attribution,
+//! another business takes the subscriber, the first is warned without being told who, its plain
+//! reply is refused, its reclaim goes through and moves attribution back on dispatch, and
+//! unattributed messages reach ops only. Plus the send refusals and inbound dedupe.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use shortbox::config::Config;
+use shortbox::engine::Engine;
+use shortbox::protocol::Role;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const CONFIG: &str = r#"
+[engine]
+listen = "127.0.0.1:0"
+
+[[tenants]]
+id = "acme"
+name = "Acme Shoes"
+help_text = "Acme help: acme.example"
+stop_text = "Acme: unsubscribed."
+keywords = [{ code = "55123", word = "SHOES" }]
+
+[[tenants]]
+id = "brisa"
+name = "Brisa Cafe"
+help_text = "Brisa help: brisa.example"
+stop_text = "Brisa: unsubscribed."
+keywords = [{ code = "55123", word = "BREW" }]
+
+[[codes]]
+code = "55123"
+country = "US"
+kind = "shared"
+carrier = "sim"
+
+[[codes]]
+code = "73300"
+country = "US"
+kind = "dedicated"
+tenant = "acme"
+carrier = "sim"
+
+[[codes]]
+code = "87654"
+country = "CO"
+kind = "shared"
+carrier = "sim"
+
+[[carriers]]
+id = "sim"
+kind = "sim"
+inbound_secret = "test-inbound-secret"
+sim = { failed_per_mille = 0, silent_per_mille = 0, receipt_delay_ms = 10 }
+
+[pricing]
+US = 0.01
+"#;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Harness {
+    addr: std::net::SocketAddr,
+    engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(CONFIG, "story.toml").unwrap();
+        let engine = Engine::open(config, dir.path()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(shortbox::server::serve(
+            engine.clone(),
+            listener,
+            std::future::pending(),
+        ));
+        Harness {
+            addr,
+            engine,
+            _dir: dir,
+        }
+    }
+
+    async fn client(&self, role: Role, tenants: &[&str]) -> Client {
+        let tenants: Vec<String> = tenants.iter().map(|s| s.to_string()).collect();
+        let token = self
+            .engine
+            .add_agent("tester", role, &tenants)
+            .await
+            .unwrap();
+        Client::connect(self.addr, &token).await
+    }
+
+    /// Posts a carrier-neutral inbound message; returns the JSON answer.
+    async fn inbound(&self, id: &str, from: &str, to: &str, body: &str) -> Value {
+        let payload = json!({ "id": id, "from": from, "to": to, "body": body }).to_string();
+        let ack = self
+            .engine
+            .carrier_inbound("sim", Some("test-inbound-secret"), payload.as_bytes())
+            .await
+            .expect("inbound accepted");
+        serde_json::to_value(ack).unwrap()
+    }
+}
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    req: u64,
+    /// Events seen while waiting for something else.
+    backlog: Vec<Value>,
+}
+
+impl Client {
+    async fn connect(addr: std::net::SocketAddr, token: &str) -> Client {
+        let mut request = format!("ws://{addr}/v1/ws").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", "shortbox.v1".parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connects");
+        let mut c = Client {
+            ws,
+            req: 0,
+            backlog: Vec::new(),
+        };
+        let hello = c.frame().await;
+        assert_eq!(hello["op"], "hello", "{hello}");
+        let streams: Vec<Value> = hello["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| json!({ "stream": s, "epoch": null, "after": null }))
+            .collect();
+        c.req += 1;
+        let sync = json!({ "op": "sync", "req": c.req, "streams": streams });
+        c.ws.send(WsMessage::text(sync.to_string())).await.unwrap();
+        for _ in 0..streams.len() {
+            let f = c.frame().await;
+            assert_eq!(f["op"], "reset", "{f}");
+            assert_eq!(f["reason"], "fresh");
+        }
+        c
+    }
+
+    async fn raw_frame(&mut self) -> String {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a frame in time");
+            match msg.expect("socket open").expect("frame") {
+                WsMessage::Text(t) => return t.to_string(),
+                WsMessage::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    async fn frame(&mut self) -> Value {
+        serde_json::from_str(&self.raw_frame().await).unwrap()
+    }
+
+    async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        self.req += 1;
+        let req = self.req;
+        let call = json!({ "op": "call", "req": req, "method": method, "params": params });
+        self.ws
+            .send(WsMessage::text(call.to_string()))
+            .await
+            .unwrap();
+        loop {
+            let f = self.frame().await;
+            if f["op"] == "reply" && f["req"] == req {
+                return match f.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(f["result"].clone()),
+                };
+            }
+            if f["op"] == "ev" {
+                self.backlog.push(f);
+            }
+        }
+    }
+
+    /// The next event of `kind` (earlier events of other kinds are kept in order for later).
+    async fn event(&mut self, kind: &str) -> Value {
+        if let Some(i) = self.backlog.iter().position(|e| e["kind"] == kind) {
+            return self.backlog.remove(i);
+        }
+        loop {
+            let f = self.frame().await;
+            if f["op"] == "ev" {
+                if f["kind"] == kind {
+                    return f;
+                }
+                self.backlog.push(f);
+            }
+        }
+    }
+
+    /// The raw text of the next event of `kind`.
+    async fn raw_event(&mut self, kind: &str) -> String {
+        loop {
+            let t = self.raw_frame().await;
+            let f: Value = serde_json::from_str(&t).unwrap();
+            if f["op"] == "ev" && f["kind"] == kind {
+                return t;
+            }
+        }
+    }
+
+    fn uuid() -> String {
+        uuid::Uuid::new_v4().to_string()
+    }
+
+    async fn reply(
+        &mut self,
+        conversation: &str,
+        body: &str,
+        reclaim: bool,
+    ) -> Result<Value, Value> {
+        let params = json!({ "client_msg_id": Self::uuid(), "conversation": conversation, "body": body, "reclaim": reclaim });
+        self.call("messages.send", params).await
+    }
+}
+
+const DANA: &str = "+14155550101";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attribution_story_over_real_sockets() {
+    let h = Harness::start().await;
+    let mut acme = h.client(Role::Agent, &["acme"]).await;
+    let mut brisa = h.client(Role::Agent, &["brisa"]).await;
+    let mut ops = h.client(Role::Ops, &[]).await;
+
+    // 1. Keyword routing: the first word names the business.
+    let ack = h
+        .inbound("c-1", DANA, "55123", "SHOES do you have size 9?")
+        .await;
+    assert_eq!(ack["routed"], "tenant");
+    assert_eq!(ack["tenant"], "acme");
+    let ev = acme.event("message.received").await;
+    let msg = &ev["data"]["message"];
+    assert_eq!(msg["routed_by"], "keyword");
+    let conv = ev["data"]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ev["data"]["conversation"]["unread"], 1);
+
+    // 2. Acme replies; once dispatched, acme holds the subscriber on the shared code.
+    let sent = acme
+        .reply(&conv, "Yes! Size 9 in stock.", false)
+        .await
+        .expect("reply accepted");
+    assert_eq!(sent["duplicate"], false);
+    let out_id = sent["message"]["id"].as_str().unwrap().to_string();
+    let status = acme.event("message.status").await;
+    assert_eq!(status["data"]["message"]["status"], "dispatched");
+    assert_eq!(
+        status["data"]["conversation"]["attribution"]["state"],
+        "held"
+    );
+
+    // 3. Follow-up without a keyword: routed by attribution, with the evidence.
+    h.inbound("c-2", DANA, "55123", "great, I'll come by").await;
+    let ev = acme.event("message.received").await;
+    assert_eq!(ev["data"]["message"]["routed_by"], "attribution");
+    assert_eq!(ev["data"]["message"]["evidence"], out_id.as_str());
+
+    // 4. Another business takes the subscriber (she texts its keyword).
+    let ack = h
+        .inbound("c-3", DANA, "55123", "BREW is the oat latte on offer?")
+        .await;
+    assert_eq!(ack["tenant"], "brisa");
+    let lost = acme.raw_event("attribution.lost").await;
+    assert!(
+        !lost.to_lowercase().contains("brisa"),
+        "acme must not learn who took the subscriber: {lost}"
+    );
+    let lost: Value = serde_json::from_str(&lost).unwrap();
+    assert_eq!(lost["data"]["code"], "55123");
+    assert_eq!(lost["data"]["conversation"]["attribution"]["state"], "lost");
+    // Ops saw acme gain the subscriber first (nobody held it), then the shift, with both names.
+    let gained = ops.event("attribution.changed").await;
+    assert_eq!(
+        (
+            gained["data"]["from"].clone(),
+            gained["data"]["to"]["id"].clone()
+        ),
+        (Value::Null, json!("acme"))
+    );
+    let changed = ops.event("attribution.changed").await;
+    assert_eq!(changed["data"]["from"]["id"], "acme");
+    assert_eq!(changed["data"]["to"]["id"], "brisa");
+    let brisa_conv = brisa.event("message.received").await["data"]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // 5. Acme's plain reply is refused, naming its dedicated code as the way out.
+    let err = acme
+        .reply(&conv, "Did you find them?", false)
+        .await
+        .expect_err("guarded");
+    assert_eq!(err["code"], "attribution_shifted");
+    assert_eq!(err["details"]["code"], "55123");
+    assert_eq!(err["details"]["alternatives"], json!(["73300"]));
+    assert!(!err.to_string().to_lowercase().contains("brisa"));
+
+    // 6. Reclaim: accepted; once dispatched, brisa is the one that loses.
+    acme.reply(&conv, "Your size 9 is on hold for you.", true)
+        .await
+        .expect("reclaim accepted");
+    let lost_b = brisa.raw_event("attribution.lost").await;
+    assert!(!lost_b.to_lowercase().contains("acme"), "{lost_b}");
+    let regained = acme.event("attribution.regained").await;
+    assert_eq!(
+        regained["data"]["conversation"]["attribution"]["state"],
+        "held"
+    );
+    assert_eq!(
+        brisa_conv,
+        serde_json::from_str::<Value>(&lost_b).unwrap()["data"]["conversation"]["id"]
+    );
+
+    // 7. The next reply routes back to acme.
+    let ack = h.inbound("c-4", DANA, "55123", "thank you!").await;
+    assert_eq!(ack["tenant"], "acme");
+    assert_eq!(
+        acme.event("message.received").await["data"]["message"]["routed_by"],
+        "attribution"
+    );
+
+    // 8. Unattributed: reaches ops only.
+    let ack = h.inbound("c-5", "+14155550177", "55123", "hello?").await;
+    assert_eq!(ack["routed"], "unattributed");
+    let un = ops.event("unattributed.received").await;
+    assert_eq!(un["data"]["message"]["subscriber"], "+14155550177");
+    assert!(un["data"]["reason"].as_str().unwrap().len() > 10);
+    // The next thing acme sees is its own next message, not the unattributed one.
+    h.inbound("c-6", DANA, "55123", "one more thing").await;
+    let next = acme.event("message.received").await;
+    assert_eq!(next["data"]["message"]["body"], "one more thing");
+    assert!(
+        acme.backlog
+            .iter()
+            .all(|e| e["kind"] != "unattributed.received")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_refusals_and_idempotency() {
+    let h = Harness::start().await;
+    let mut acme = h.client(Role::Agent, &["acme"]).await;
+    h.inbound("r-1", DANA, "55123", "SHOES hi").await;
+    let conv = acme.event("message.received").await["data"]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Idempotent send: same key and payload → the first result, flagged duplicate.
+    let key = Client::uuid();
+    let p = json!({ "client_msg_id": key, "conversation": conv, "body": "hello" });
+    let first = acme.call("messages.send", p.clone()).await.unwrap();
+    let again = acme.call("messages.send", p).await.unwrap();
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(first["message"]["id"], again["message"]["id"]);
+    let changed = json!({ "client_msg_id": key, "conversation": conv, "body": "hello!" });
+    assert_eq!(
+        acme.call("messages.send", changed).await.unwrap_err()["code"],
+        "idempotency_mismatch"
+    );
+
+    let refuse =
+        |body: &str| json!({ "client_msg_id": Client::uuid(), "conversation": conv, "body": body });
+    assert_eq!(
+        acme.call("messages.send", refuse("   ")).await.unwrap_err()["code"],
+        "empty_body"
+    );
+    let long = "ж".repeat(67 * 10 + 1);
+    assert_eq!(
+        acme.call("messages.send", refuse(&long)).await.unwrap_err()["code"],
+        "body_too_long"
+    );
+
+    // A US code cannot reach a Colombian number.
+    let co = json!({ "client_msg_id": Client::uuid(), "tenant": "acme", "to": "+573005550101", "code": "55123", "body": "hola" });
+    let err = acme.call("messages.send", co).await.unwrap_err();
+    assert_eq!(err["code"], "country_mismatch");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("only reaches its own country")
+    );
+
+    // Someone who never wrote and never opted in cannot be messaged.
+    let cold = json!({ "client_msg_id": Client::uuid(), "tenant": "acme", "to": "+14155550150", "code": "73300", "body": "hi" });
+    assert_eq!(
+        acme.call("messages.send", cold).await.unwrap_err()["code"],
+        "no_consent"
+    );
+
+    // Another tenant: forbidden by tenant, not_found by conversation id.
+    let other = json!({ "client_msg_id": Client::uuid(), "tenant": "brisa", "to": DANA, "code": "55123", "body": "hi" });
+    assert_eq!(
+        acme.call("messages.send", other).await.unwrap_err()["code"],
+        "forbidden"
+    );
+    let list = json!({ "tenant": "brisa" });
+    assert_eq!(
+        acme.call("conversations.list", list).await.unwrap_err()["code"],
+        "forbidden"
+    );
+    let mut brisa = h.client(Role::Agent, &["brisa"]).await;
+    h.inbound("r-2", "+14155550102", "55123", "BREW hi").await;
+    let bconv = brisa.event("message.received").await["data"]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = acme
+        .call("conversations.history", json!({ "conversation": bconv }))
+        .await
+        .unwrap_err();
+    assert_eq!(err["code"], "not_found");
+    let err = acme.reply(&bconv, "hi", false).await.unwrap_err();
+    assert_eq!(err["code"], "not_found");
+
+    // A refused send does not use up its key.
+    let key = Client::uuid();
+    let bad = json!({ "client_msg_id": key, "conversation": conv, "body": "" });
+    assert!(acme.call("messages.send", bad).await.is_err());
+    let good = json!({ "client_msg_id": key, "conversation": conv, "body": "fixed" });
+    assert_eq!(
+        acme.call("messages.send", good).await.unwrap()["duplicate"],
+        false
+    );
+
+    // Preview reports every blocking rule at once, and segments.
+    let p = json!({ "client_msg_id": Client::uuid(), "tenant": "acme", "to": "+573005550101", "code": "55123", "body": "x" });
+    let prev = acme.call("messages.preview", p).await.unwrap();
+    let codes: Vec<&str> = prev["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"country_mismatch") && codes.contains(&"no_consent"),
+        "{codes:?}"
+    );
+    let p =
+        json!({ "client_msg_id": Client::uuid(), "conversation": conv, "body": "ñ".repeat(100) });
+    let prev = acme.call("messages.preview", p).await.unwrap();
+    assert_eq!(prev["encoding"], "gsm7");
+    let p =
+        json!({ "client_msg_id": Client::uuid(), "conversation": conv, "body": "😊".repeat(40) });
+    let prev = acme.call("messages.preview", p).await.unwrap();
+    assert_eq!(
+        (prev["encoding"].as_str(), prev["segments"].as_u64()),
+        (Some("ucs2"), Some(2))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_carrier_id_changes_nothing() {
+    let h = Harness::start().await;
+    let mut acme = h.client(Role::Agent, &["acme"]).await;
+    let first = h.inbound("dup-1", DANA, "55123", "SHOES once").await;
+    let again = h.inbound("dup-1", DANA, "55123", "SHOES once").await;
+    assert_eq!(first, again);
+    let ev = acme.event("message.received").await;
+    assert_eq!(ev["data"]["conversation"]["unread"], 1);
+    // The next event is the next message: the replay produced none.
+    h.inbound("dup-2", DANA, "55123", "twice?").await;
+    let ev2 = acme.event("message.received").await;
+    assert_eq!(ev2["data"]["message"]["body"], "twice?");
+    assert_eq!(
+        ev2["seq"].as_u64().unwrap(),
+        ev["seq"].as_u64().unwrap() + 1
+    );
+    let conv = ev["data"]["conversation"]["id"].clone();
+    let hist = acme
+        .call("conversations.history", json!({ "conversation": conv }))
+        .await
+        .unwrap();
+    assert_eq!(hist["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_blocks_everything_but_one_confirmation() {
+    let h = Harness::start().await;
+    let mut acme = h.client(Role::Agent, &["acme"]).await;
+    h.inbound("s-1", DANA, "55123", "SHOES hi").await;
+    let conv = acme.event("message.received").await["data"]["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    h.inbound("s-2", DANA, "55123", "Stop.").await;
+    let consent = acme.event("consent.changed").await;
+    assert_eq!(consent["data"]["consent"], "opted_out");
+    let created = acme.event("message.created").await;
+    assert_eq!(created["data"]["message"]["body"], "Acme: unsubscribed.");
+    let err = acme.reply(&conv, "wait!", false).await.unwrap_err();
+    assert_eq!(err["code"], "opted_out");
+    // The tenant opt-out holds on its dedicated code too.
+    let p = json!({ "client_msg_id": Client::uuid(), "conversation": conv, "code": "73300", "body": "hi" });
+    assert_eq!(
+        acme.call("messages.send", p).await.unwrap_err()["code"],
+        "opted_out"
+    );
+    let hist = acme
+        .call("consent.history", json!({ "conversation": conv }))
+        .await
+        .unwrap();
+    assert_eq!(hist["consent"], "opted_out");
+    assert_eq!(hist["code_blocked"], true);
+    // START lifts it.
+    h.inbound("s-3", DANA, "55123", "start").await;
+    assert_eq!(
+        acme.event("consent.changed").await["data"]["consent"],
+        "opted_in"
+    );
+    acme.reply(&conv, "welcome back", false)
+        .await
+        .expect("allowed again");
+}
