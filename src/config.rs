@@ -260,10 +260,10 @@ impl Default for SimSettings {
 impl CarrierConfig {
     /// The inbound secret, from the file or from the named environment variable.
     pub fn inbound_secret(&self) -> Option<String> {
-        if let Some(var) = &self.inbound_secret_env {
-            if let Ok(v) = std::env::var(var) {
-                return Some(v);
-            }
+        if let Some(var) = &self.inbound_secret_env
+            && let Ok(v) = std::env::var(var)
+        {
+            return Some(v);
         }
         self.inbound_secret.clone()
     }
@@ -315,13 +315,13 @@ impl Config {
                 ),
             ));
         }
-        if let Some(url) = &e.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(self.invalid(
-                    "engine.public_url",
-                    format!("expected a URL starting with http:// or https://, found {url:?}"),
-                ));
-            }
+        if let Some(url) = &e.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(self.invalid(
+                "engine.public_url",
+                format!("expected a URL starting with http:// or https://, found {url:?}"),
+            ));
         }
         if e.heartbeat_ms < 100 {
             return Err(self.invalid(
@@ -359,13 +359,13 @@ impl Config {
                     format!("carrier {:?} is defined twice", c.id),
                 ));
             }
-            if let Some(s) = &c.inbound_secret {
-                if s.len() < 8 {
-                    return Err(self.invalid(
-                        format!("carriers[{i}].inbound_secret"),
-                        "expected a secret of at least 8 characters",
-                    ));
-                }
+            if let Some(s) = &c.inbound_secret
+                && s.len() < 8
+            {
+                return Err(self.invalid(
+                    format!("carriers[{i}].inbound_secret"),
+                    "expected a secret of at least 8 characters",
+                ));
             }
             if c.sim.reply_delay_ms[0] > c.sim.reply_delay_ms[1] {
                 return Err(self.invalid(

@@ -336,14 +336,14 @@ pub(super) fn parse_inbound(
             ),
         ));
     }
-    if let Some(at) = &json.received_at {
-        if at.parse::<jiff::Timestamp>().is_err() {
-            return Err(IngressError::new(
-                400,
-                "bad_request",
-                format!("`received_at`: expected RFC 3339, found {at:?}"),
-            ));
-        }
+    if let Some(at) = &json.received_at
+        && at.parse::<jiff::Timestamp>().is_err()
+    {
+        return Err(IngressError::new(
+            400,
+            "bad_request",
+            format!("`received_at`: expected RFC 3339, found {at:?}"),
+        ));
     }
     if json.body.len() > 16 * 1024 {
         return Err(IngressError::new(

@@ -51,10 +51,10 @@ impl Router {
             AttributionMove::Shifted { from } => Some(from),
         };
         // The displaced tenant's conversation now shows the loss (if it replies on this code).
-        if let Some(from) = &from {
-            if let Some(data) = self.refresh_attribution(from, subscriber, code, batch) {
-                self.emit(batch, &stream::tenant(from), kind::ATTRIBUTION_LOST, &data);
-            }
+        if let Some(from) = &from
+            && let Some(data) = self.refresh_attribution(from, subscriber, code, batch)
+        {
+            self.emit(batch, &stream::tenant(from), kind::ATTRIBUTION_LOST, &data);
         }
         // The new holder's conversation: regained if it had been lost, else just refreshed.
         let was_lost = self
@@ -64,15 +64,15 @@ impl Router {
             .is_some_and(|c| {
                 c.conv.code == code && c.conv.attribution.state == AttributionState::Lost
             });
-        if let Some(data) = self.refresh_attribution(tenant, subscriber, code, batch) {
-            if was_lost {
-                self.emit(
-                    batch,
-                    &stream::tenant(tenant),
-                    kind::ATTRIBUTION_REGAINED,
-                    &data,
-                );
-            }
+        if let Some(data) = self.refresh_attribution(tenant, subscriber, code, batch)
+            && was_lost
+        {
+            self.emit(
+                batch,
+                &stream::tenant(tenant),
+                kind::ATTRIBUTION_REGAINED,
+                &data,
+            );
         }
         if let Some(to) = self.state.tenant_ref(tenant) {
             let data = AttributionChangedData {

@@ -65,18 +65,18 @@ impl Router {
                 );
             }
             Some(KeywordClass::Yes) => {
-                if let Some(t) = tenant {
-                    if self.state.consent_of(t, &subscriber) == ConsentState::Pending {
-                        self.opt_in(
-                            tenant,
-                            code,
-                            &subscriber,
-                            &message.id,
-                            &source,
-                            false,
-                            batch,
-                        );
-                    }
+                if let Some(t) = tenant
+                    && self.state.consent_of(t, &subscriber) == ConsentState::Pending
+                {
+                    self.opt_in(
+                        tenant,
+                        code,
+                        &subscriber,
+                        &message.id,
+                        &source,
+                        false,
+                        batch,
+                    );
                 }
             }
             Some(KeywordClass::Help) => {

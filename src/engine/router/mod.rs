@@ -205,16 +205,15 @@ impl Router {
         names.push(stream::OPS.to_string());
         let mut writes = Vec::new();
         for name in names {
-            if !self.state.streams.contains_key(&name) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.state.streams.entry(name)
+            {
                 let epoch = new_epoch();
                 writes.push(Write::StreamHead {
-                    stream: name.clone(),
+                    stream: slot.key().clone(),
                     epoch: epoch.clone(),
                     head: 0,
                 });
-                self.state
-                    .streams
-                    .insert(name, StreamHead { epoch, head: 0 });
+                slot.insert(StreamHead { epoch, head: 0 });
             }
         }
         self.store.apply(&writes)
@@ -272,6 +271,13 @@ impl Router {
                     epoch: h.epoch.clone(),
                     head: h.head,
                 });
+            }
+        }
+        // Negative control for the crash test: a build that acknowledges before COMMIT must be
+        // caught losing acknowledged messages. Never enable it anywhere else.
+        if cfg!(feature = "ack-before-commit") {
+            for answer in std::mem::take(&mut batch.answers) {
+                answer(true);
             }
         }
         let committed = match self.store.apply(&batch.writes) {

@@ -44,15 +44,14 @@ impl Router {
             return;
         };
         let tenant = m.tenant.clone().unwrap_or_default();
-        if m.status == MessageStatus::Queued {
-            if self
+        if m.status == MessageStatus::Queued
+            && self
                 .state
                 .codes
                 .get(&m.code)
                 .is_some_and(|c| c.kind == CodeKind::Shared)
-            {
-                self.move_attribution(&m.code, &m.subscriber, &tenant, Some(m.id.clone()), batch);
-            }
+        {
+            self.move_attribution(&m.code, &m.subscriber, &tenant, Some(m.id.clone()), batch);
         }
         batch.writes.push(Write::Outbox {
             message: id.to_string(),

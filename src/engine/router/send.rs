@@ -161,36 +161,36 @@ impl Router {
                 ));
             }
         }
-        if t.code.kind == CodeKind::Shared && !p.reclaim {
-            if let Some(h) = self
+        if t.code.kind == CodeKind::Shared
+            && !p.reclaim
+            && let Some(h) = self
                 .state
                 .holder(&t.code.digits, &t.subscriber)
                 .filter(|h| h.tenant != t.tenant)
-            {
-                let alternatives = self.state.dedicated_codes(&t.tenant, &t.subscriber_country);
-                let hint = if alternatives.is_empty() {
-                    "send with reclaim to take the conversation back".to_string()
-                } else {
+        {
+            let alternatives = self.state.dedicated_codes(&t.tenant, &t.subscriber_country);
+            let hint = if alternatives.is_empty() {
+                "send with reclaim to take the conversation back".to_string()
+            } else {
+                format!(
+                    "send with reclaim, or switch to your dedicated code {}",
+                    alternatives.join(" or ")
+                )
+            };
+            out.push(
+                ApiError::new(
+                    ErrorCode::AttributionShifted,
                     format!(
-                        "send with reclaim, or switch to your dedicated code {}",
-                        alternatives.join(" or ")
-                    )
-                };
-                out.push(
-                    ApiError::new(
-                        ErrorCode::AttributionShifted,
-                        format!(
-                            "since {}, replies from {} on shared code {} go to another business; {hint}",
-                            h.since, t.subscriber, t.code.digits
-                        ),
-                    )
-                    .with_details(serde_json::json!({
-                        "since": h.since,
-                        "code": t.code.digits,
-                        "alternatives": alternatives,
-                    })),
-                );
-            }
+                        "since {}, replies from {} on shared code {} go to another business; {hint}",
+                        h.since, t.subscriber, t.code.digits
+                    ),
+                )
+                .with_details(serde_json::json!({
+                    "since": h.since,
+                    "code": t.code.digits,
+                    "alternatives": alternatives,
+                })),
+            );
         }
         if let Ok(count) = count {
             let cost = self.cost(t, count);
@@ -425,21 +425,21 @@ impl Router {
                 blocking: false,
             });
         }
-        if t.code.kind == CodeKind::Shared && p.reclaim {
-            if let Some(h) = self
+        if t.code.kind == CodeKind::Shared
+            && p.reclaim
+            && let Some(h) = self
                 .state
                 .holder(&t.code.digits, &t.subscriber)
                 .filter(|h| h.tenant != t.tenant)
-            {
-                warnings.push(Warning {
-                    code: "reclaim".into(),
-                    message: format!(
-                        "this reply takes {} back on {}: the other business stops receiving its replies (held since {})",
-                        t.subscriber, t.code.digits, h.since
-                    ),
-                    blocking: false,
-                });
-            }
+        {
+            warnings.push(Warning {
+                code: "reclaim".into(),
+                message: format!(
+                    "this reply takes {} back on {}: the other business stops receiving its replies (held since {})",
+                    t.subscriber, t.code.digits, h.since
+                ),
+                blocking: false,
+            });
         }
         let (spent, limit) = self.spend_of(&t.tenant);
         if limit > 0 && (spent + cost) * 100 >= limit * 80 && (spent + cost) <= limit {
