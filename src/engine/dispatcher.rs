@@ -96,6 +96,7 @@ async fn lane(
                 router
                     .send(Command::Dispatched {
                         message: message.id.clone(),
+                        carrier: job.carrier.clone(),
                         carrier_id: Some(carrier_id),
                     })
                     .await;

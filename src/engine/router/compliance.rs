@@ -96,6 +96,44 @@ impl Router {
         }
     }
 
+    /// The carrier refused a message because the subscriber opted out with it: record the block
+    /// and the tenant opt-out, with no confirmation (the carrier would refuse that too).
+    pub(crate) fn record_carrier_opt_out(
+        &mut self,
+        tenant: Option<&str>,
+        code: &CodeState,
+        subscriber: &str,
+        source: &str,
+        batch: &mut Batch,
+    ) {
+        if self
+            .state
+            .code_blocks
+            .insert((code.digits.clone(), subscriber.to_string()))
+        {
+            batch.writes.push(Write::CodeBlock {
+                code: code.digits.clone(),
+                subscriber: subscriber.to_string(),
+                at: self.now().to_string(),
+                message: None,
+                blocked: true,
+            });
+        }
+        if let Some(t) = tenant {
+            if self.state.consent_of(t, subscriber) != ConsentState::OptedOut {
+                self.set_consent(
+                    t,
+                    subscriber,
+                    ConsentState::OptedOut,
+                    Some(&code.digits),
+                    None,
+                    source,
+                    batch,
+                );
+            }
+        }
+    }
+
     /// STOP: one confirmation, then the code block and the tenant opt-out.
     pub(crate) fn opt_out(
         &mut self,

@@ -82,9 +82,10 @@ pub enum Command {
         message: String,
         answer: oneshot::Sender<Option<Message>>,
     },
-    /// The carrier accepted the message.
+    /// The carrier accepted the message (`carrier` names the connection that took it).
     Dispatched {
         message: String,
+        carrier: String,
         carrier_id: Option<String>,
     },
     /// A delivery receipt, or a carrier refusal.
@@ -92,6 +93,15 @@ pub enum Command {
         message: String,
         status: crate::protocol::MessageStatus,
         error: Option<String>,
+    },
+    /// A status callback naming the carrier's message id. With `opted_out`, the carrier said the
+    /// subscriber opted out: that is recorded as an opt-out (no confirmation: the carrier blocks).
+    CarrierStatus {
+        carrier: String,
+        carrier_id: String,
+        status: crate::protocol::MessageStatus,
+        error: Option<String>,
+        opted_out: bool,
     },
     AddAgent {
         row: AgentRow,
@@ -371,13 +381,21 @@ impl Router {
             }
             Command::Dispatched {
                 message,
+                carrier,
                 carrier_id,
-            } => self.dispatched(&message, carrier_id, batch),
+            } => self.dispatched(&message, &carrier, carrier_id, batch),
             Command::Status {
                 message,
                 status,
                 error,
             } => self.status(&message, status, error, batch),
+            Command::CarrierStatus {
+                carrier,
+                carrier_id,
+                status,
+                error,
+                opted_out,
+            } => self.carrier_status(&carrier, &carrier_id, status, error, opted_out, batch),
             Command::AddAgent { row, answer } => {
                 batch.writes.push(Write::Agent(row));
                 batch.answers.push(Box::new(move |committed| {

@@ -39,7 +39,13 @@ impl Router {
 
     /// The carrier accepted the message: it is dispatched, and on a shared code the subscriber's
     /// replies now belong to this tenant.
-    pub(crate) fn dispatched(&mut self, id: &str, carrier_id: Option<String>, batch: &mut Batch) {
+    pub(crate) fn dispatched(
+        &mut self,
+        id: &str,
+        carrier: &str,
+        carrier_id: Option<String>,
+        batch: &mut Batch,
+    ) {
         let Some(m) = self.state.pending_out.get(id).cloned() else {
             return;
         };
@@ -57,7 +63,43 @@ impl Router {
             message: id.to_string(),
             state: None,
         });
+        if let Some(cid) = &carrier_id {
+            batch.writes.push(Write::MessageCarrier {
+                id: id.to_string(),
+                carrier: carrier.to_string(),
+                carrier_id: cid.clone(),
+            });
+        }
         self.advance(id, MessageStatus::Dispatched, carrier_id, None, batch);
+    }
+
+    /// A status callback by the carrier's id. Unknown ids are ignored (a callback for a message
+    /// of another system, or one already terminal and forgotten).
+    pub(crate) fn carrier_status(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+        status: MessageStatus,
+        error: Option<String>,
+        opted_out: bool,
+        batch: &mut Batch,
+    ) {
+        let id = match self.store.find_outbound(carrier, carrier_id) {
+            Ok(Some(id)) => id,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "status callback lookup failed");
+                return;
+            }
+        };
+        if opted_out
+            && let Some(m) = self.state.pending_out.get(&id).cloned()
+            && let Some(code) = self.state.codes.get(&m.code).cloned()
+        {
+            let source = format!("carrier:{}", error.as_deref().unwrap_or("opted out"));
+            self.record_carrier_opt_out(m.tenant.as_deref(), &code, &m.subscriber, &source, batch);
+        }
+        self.status(&id, status, error, batch);
     }
 
     /// A delivery receipt or a refusal from the carrier.

@@ -95,6 +95,12 @@ pub enum Write {
         carrier_id: Option<String>,
         error: Option<String>,
     },
+    /// The carrier that took an outbound message, and its id there.
+    MessageCarrier {
+        id: String,
+        carrier: String,
+        carrier_id: String,
+    },
     /// Ops gave an unattributed message to a tenant.
     MessageAssigned {
         id: String,
@@ -224,6 +230,12 @@ pub trait Store: Send {
         carrier: &str,
         carrier_id: &str,
     ) -> Result<Option<(String, Option<String>)>, StoreError>;
+    /// The outbound message a carrier knows by `carrier_id`.
+    fn find_outbound(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<String>, StoreError>;
     /// A stored message by id.
     fn message(&mut self, id: &str) -> Result<Option<Message>, StoreError>;
     /// Number of inbound messages in `conversation` newer than message `after`.

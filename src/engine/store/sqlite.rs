@@ -297,6 +297,14 @@ fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
             )?
             .execute(params![id, status_str(*status), carrier_id, error])?;
         }
+        Write::MessageCarrier {
+            id,
+            carrier,
+            carrier_id,
+        } => {
+            tx.prepare_cached("UPDATE messages SET carrier = ?2, carrier_id = ?3 WHERE id = ?1")?
+                .execute(params![id, carrier, carrier_id])?;
+        }
         Write::MessageAssigned {
             id,
             tenant,
@@ -513,6 +521,18 @@ impl Store for SqliteStore {
             .conn
             .prepare_cached("SELECT id, tenant FROM messages WHERE carrier = ?1 AND carrier_id = ?2 AND direction = 'in'")?
             .query_row(params![carrier, carrier_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn find_outbound(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM messages WHERE carrier = ?1 AND carrier_id = ?2 AND direction = 'out'")?
+            .query_row(params![carrier, carrier_id], |r| r.get(0))
             .optional()?)
     }
 
