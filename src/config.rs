@@ -107,6 +107,17 @@ pub struct ComplianceSettings {
     pub generic_stop_text: String,
     /// Extra compliance keywords by code country, on top of the standard English lists.
     pub keywords: BTreeMap<String, CountryKeywords>,
+    /// Local hours (subscriber's time) in which campaign messages wait: [start, end), "HH:MM".
+    pub quiet_hours: [String; 2],
+    /// Per-country quiet hours, overriding `quiet_hours`.
+    pub quiet_hours_by_country: BTreeMap<String, [String; 2]>,
+}
+
+/// Parses "HH:MM" (24 h).
+pub fn parse_hhmm(s: &str) -> Option<jiff::civil::Time> {
+    let (h, m) = s.split_once(':')?;
+    let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
+    jiff::civil::Time::new(h, m, 0, 0).ok()
 }
 
 /// Extra compliance keywords for the codes of one country.
@@ -133,6 +144,8 @@ impl Default for ComplianceSettings {
             generic_help_text: "Short code service. Text the keyword of the business you want to reach. Reply STOP to opt out.".into(),
             generic_stop_text: "You are unsubscribed from this short code. No more messages will be sent.".into(),
             keywords: [("CO".to_string(), spanish_keywords()), ("UY".to_string(), spanish_keywords())].into(),
+            quiet_hours: ["21:00".into(), "08:00".into()],
+            quiet_hours_by_country: BTreeMap::new(),
         }
     }
 }
@@ -340,6 +353,25 @@ impl Config {
         }
         if e.batch_max == 0 {
             return Err(self.invalid("engine.batch_max", "expected at least 1 (commands)"));
+        }
+
+        let hours = std::iter::once((
+            "compliance.quiet_hours".to_string(),
+            &self.compliance.quiet_hours,
+        ))
+        .chain(
+            self.compliance
+                .quiet_hours_by_country
+                .iter()
+                .map(|(c, h)| (format!("compliance.quiet_hours_by_country.{c}"), h)),
+        );
+        for (key, [start, end]) in hours {
+            if parse_hhmm(start).is_none() || parse_hhmm(end).is_none() {
+                return Err(self.invalid(
+                    key,
+                    format!("expected [\"HH:MM\", \"HH:MM\"] (24 h), found [{start:?}, {end:?}]"),
+                ));
+            }
         }
 
         let mut carriers = HashSet::new();

@@ -208,6 +208,15 @@ pub(super) async fn call(
             })
             .await
         }
+        method::CAMPAIGNS_SEND => {
+            let params: crate::protocol::CampaignParams = params(name, p)?;
+            ask(engine, |answer| Command::Campaign {
+                caller: c,
+                params,
+                answer,
+            })
+            .await
+        }
         method::CONVERSATIONS_OPT_OUT => {
             let p: crate::protocol::ConversationRef = params(name, p)?;
             ask(engine, |answer| Command::OptOut {

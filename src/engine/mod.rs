@@ -106,6 +106,15 @@ impl Engine {
     /// Opens (or creates) the store in `data_dir`, applies the configuration, and starts the
     /// router, the dispatcher and the carriers. Needs a Tokio runtime.
     pub async fn open(config: Config, data_dir: &Path) -> Result<Engine, EngineError> {
+        Engine::open_with_clock(config, data_dir, Arc::new(clock::SystemClock)).await
+    }
+
+    /// As [`Engine::open`], reading the time from `clock` (tests walk it across quiet hours).
+    pub async fn open_with_clock(
+        config: Config,
+        data_dir: &Path,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Result<Engine, EngineError> {
         let config = Arc::new(config);
         let dir = data_dir.to_path_buf();
         let store = tokio::task::spawn_blocking(move || {
@@ -127,6 +136,7 @@ impl Engine {
             Box::new(store),
             hub.clone(),
             dispatch_tx.clone(),
+            clock,
         )?;
         for job in router.pending_jobs() {
             let _ = dispatch_tx.send(job);
@@ -172,6 +182,17 @@ impl Engine {
             handle.clone(),
             Arc::new(carriers),
         ));
+        let tick = handle.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                if !tick.send(Command::Tick).await {
+                    return;
+                }
+            }
+        });
         let prune = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));

@@ -17,6 +17,8 @@ pub mod method {
     pub const UNATTRIBUTED_LIST: &str = "unattributed.list";
     /// Extension (ops): give an unattributed message to a tenant.
     pub const UNATTRIBUTED_ASSIGN: &str = "unattributed.assign";
+    /// Extension (admin): send a campaign to opted-in subscribers.
+    pub const CAMPAIGNS_SEND: &str = "campaigns.send";
     /// Extension: an agent confirms that the subscriber asked to opt out.
     pub const CONVERSATIONS_OPT_OUT: &str = "conversations.opt_out";
     /// Extension: the subscriber's consent with this tenant, and its history.
@@ -186,4 +188,32 @@ pub struct UnattributedListResult {
 pub struct UnattributedAssignParams {
     pub message: String,
     pub tenant: String,
+}
+
+/// A marketing message to many subscribers: only those opted in with the tenant receive it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignParams {
+    pub tenant: String,
+    pub code: String,
+    pub body: String,
+    /// E.164 numbers; default: every subscriber opted in with the tenant in the code's country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
+}
+
+/// A recipient a campaign left out, and why (an error code of `messages.send`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignSkip {
+    pub subscriber: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CampaignResult {
+    pub campaign: String,
+    /// Messages queued for dispatch now.
+    pub queued: u32,
+    /// Messages held for the end of the subscriber's quiet hours.
+    pub held: u32,
+    pub skipped: Vec<CampaignSkip>,
 }

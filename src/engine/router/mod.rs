@@ -7,6 +7,7 @@
 //! fails, the state is reloaded from the store and every caller of the batch gets `internal`.
 
 mod attribution;
+mod campaigns;
 pub mod compliance;
 mod conversations;
 mod inbound;
@@ -107,6 +108,14 @@ pub enum Command {
         row: AgentRow,
         answer: oneshot::Sender<Result<(), String>>,
     },
+    /// An admin sends a campaign (marketing) to opted-in subscribers.
+    Campaign {
+        caller: Caller,
+        params: crate::protocol::CampaignParams,
+        answer: Answer<serde_json::Value>,
+    },
+    /// Release campaign messages whose quiet hours are over.
+    Tick,
     /// Drop events past retention.
     Prune,
 }
@@ -167,6 +176,9 @@ pub struct Router {
     pub(crate) config: Arc<Config>,
     hub: Hub,
     dispatch: mpsc::UnboundedSender<DispatchJob>,
+    clock: Arc<dyn clock::Clock>,
+    /// Campaign messages waiting for quiet hours to end: release time (ms) → message ids.
+    held: std::collections::BTreeMap<i64, Vec<String>>,
     now_ms: i64,
     now: String,
 }
@@ -182,21 +194,25 @@ impl Router {
         mut store: Box<dyn Store>,
         hub: Hub,
         dispatch: mpsc::UnboundedSender<DispatchJob>,
+        clock: Arc<dyn clock::Clock>,
     ) -> Result<(Router, RouterHandle, mpsc::Receiver<Command>), super::EngineError> {
-        let since = clock::now_ms() - 48 * 3600 * 1000;
+        let since = clock.now_ms() - 48 * 3600 * 1000;
         let snap = store
             .load(since)
             .map_err(|e| super::EngineError::Store(e.to_string()))?;
         let state = State::new(&config, snap);
         let (tx, rx) = mpsc::channel(16 * 1024);
+        let now_ms = clock.now_ms();
         let mut router = Router {
             state,
             store,
             config,
             hub,
             dispatch,
-            now_ms: 0,
-            now: String::new(),
+            clock,
+            held: Default::default(),
+            now_ms,
+            now: clock::fmt_ms(now_ms),
         };
         router
             .ensure_streams()
@@ -263,14 +279,20 @@ impl Router {
                     Err(_) => break,
                 }
             }
-            self.now_ms = clock::now_ms();
-            self.now = clock::fmt_ms(self.now_ms);
-            let mut batch = Batch::default();
-            for cmd in commands.drain(..) {
-                self.apply(cmd, &mut batch);
-            }
-            self.commit(batch);
+            self.apply_commands(commands.drain(..));
         }
+    }
+
+    /// Applies one batch of commands and commits it: what [`Router::run`] does for each batch.
+    /// Public so that tests can drive the router through its command API without threads.
+    pub fn apply_commands(&mut self, commands: impl IntoIterator<Item = Command>) {
+        self.now_ms = self.clock.now_ms();
+        self.now = clock::fmt_ms(self.now_ms);
+        let mut batch = Batch::default();
+        for cmd in commands {
+            self.apply(cmd, &mut batch);
+        }
+        self.commit(batch);
     }
 
     fn commit(&mut self, mut batch: Batch) {
@@ -312,7 +334,7 @@ impl Router {
     }
 
     fn reload(&mut self) {
-        let since = clock::now_ms() - 48 * 3600 * 1000;
+        let since = self.clock.now_ms() - 48 * 3600 * 1000;
         match self.store.load(since) {
             Ok(snap) => self.state = State::new(&self.config, snap),
             Err(e) => {
@@ -373,6 +395,15 @@ impl Router {
                     .and_then(to_value);
                 batch.answer(answer, result, || internal("commit failed"));
             }
+            Command::Campaign {
+                caller,
+                params,
+                answer,
+            } => {
+                let result = self.campaign(&caller, params, batch).and_then(to_value);
+                batch.answer(answer, result, || internal("commit failed"));
+            }
+            Command::Tick => self.release_held(batch),
             Command::Claim { message, answer } => {
                 let claimed = self.claim(&message, batch);
                 batch.answers.push(Box::new(move |committed| {

@@ -21,6 +21,25 @@ impl Router {
         let tenant = m.tenant.clone().unwrap_or_default();
         // The STOP confirmation was queued ahead of the block: it alone may pass it.
         let confirmation = m.author.as_deref() == Some(super::compliance::STOP_CONFIRMATION);
+        if self.hold_if_quiet(&m) {
+            return None;
+        }
+        let campaign = m
+            .author
+            .as_deref()
+            .is_some_and(|a| a.starts_with(super::campaigns::CAMPAIGN_AUTHOR));
+        if campaign
+            && self.state.consent_of(&tenant, &m.subscriber)
+                != crate::protocol::ConsentState::OptedIn
+        {
+            self.status(
+                id,
+                MessageStatus::Failed,
+                Some("no_consent: the subscriber is no longer opted in".into()),
+                batch,
+            );
+            return None;
+        }
         if !confirmation && self.state.opted_out(&tenant, &m.code, &m.subscriber) {
             self.status(
                 id,

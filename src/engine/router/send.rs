@@ -215,7 +215,7 @@ impl Router {
     }
 
     /// (spent this month, monthly limit) of a tenant, in micro-dollars.
-    fn spend_of(&self, tenant: &str) -> (i64, i64) {
+    pub(crate) fn spend_of(&self, tenant: &str) -> (i64, i64) {
         let month = clock::month_of(self.now_ms());
         let spent = self
             .state
