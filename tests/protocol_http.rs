@@ -18,7 +18,10 @@ async fn healthz_and_metrics_answer() {
     assert_eq!((health.status, health.text().as_str()), (200, "ok"));
     let metrics = t.http("GET", "/metrics", &[], Vec::new()).await;
     assert_eq!(metrics.status, 200);
-    assert_eq!(metrics.header("content-type"), Some("text/plain; version=0.0.4"));
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4")
+    );
 }
 
 #[tokio::test]
@@ -29,7 +32,11 @@ async fn unknown_paths_and_methods_get_json_errors() {
     assert_eq!(missing.json()["error"]["code"], "not_found");
     let wrong = t.http("DELETE", "/healthz", &[], Vec::new()).await;
     assert_eq!(wrong.status, 405);
-    assert!(wrong.json()["error"]["message"].is_string(), "{}", wrong.text());
+    assert!(
+        wrong.json()["error"]["message"].is_string(),
+        "{}",
+        wrong.text()
+    );
     let get_inbound = t.http("GET", INBOUND, &[], Vec::new()).await;
     assert_eq!(get_inbound.status, 405);
 }
@@ -38,22 +45,42 @@ async fn unknown_paths_and_methods_get_json_errors() {
 async fn a_plain_get_of_the_websocket_path_is_a_json_error() {
     let t = TestEngine::start(DEMO).await;
     let token = t.token(shortbox::protocol::Role::Agent, &["acme"]).await;
-    let plain = t.http("GET", "/v1/ws", &[("authorization", format!("Bearer {token}"))], Vec::new()).await;
-    assert!(plain.status >= 400 && plain.status < 500, "{}", plain.status);
-    assert!(plain.json()["error"]["message"].is_string(), "{}", plain.text());
+    let plain = t
+        .http(
+            "GET",
+            "/v1/ws",
+            &[("authorization", format!("Bearer {token}"))],
+            Vec::new(),
+        )
+        .await;
+    assert!(
+        plain.status >= 400 && plain.status < 500,
+        "{}",
+        plain.status
+    );
+    assert!(
+        plain.json()["error"]["message"].is_string(),
+        "{}",
+        plain.text()
+    );
 }
 
 #[tokio::test]
 async fn inbound_is_acknowledged_once_and_replays_answer_the_same() {
     let t = TestEngine::start(DEMO).await;
-    let body = json!({ "id": "carrier-1", "from": "+14155550100", "to": ACME_DEDICATED, "body": "hi" });
+    let body =
+        json!({ "id": "carrier-1", "from": "+14155550100", "to": ACME_DEDICATED, "body": "hi" });
     let (status, ack) = t.post_json(INBOUND, Some(SIM_SECRET), &body).await;
     assert_eq!(status, 200, "{ack}");
     assert_eq!(ack["routed"], "tenant");
     assert_eq!(ack["tenant"], "acme");
     assert!(ack["message"].as_str().is_some_and(|m| !m.is_empty()));
     let (status, again) = t.post_json(INBOUND, Some(SIM_SECRET), &body).await;
-    assert_eq!((status, &again), (200, &ack), "the same carrier id answers the same");
+    assert_eq!(
+        (status, &again),
+        (200, &ack),
+        "the same carrier id answers the same"
+    );
 }
 
 #[tokio::test]
@@ -63,15 +90,29 @@ async fn inbound_refusals_are_json_with_the_right_status() {
 
     let (status, error) = t.post_json(INBOUND, Some("wrong-secret"), &body).await;
     assert_eq!(status, 401, "{error}");
-    assert!(error["error"]["code"].is_string() && error["error"]["message"].is_string(), "{error}");
+    assert!(
+        error["error"]["code"].is_string() && error["error"]["message"].is_string(),
+        "{error}"
+    );
     let (status, _) = t.post_json(INBOUND, None, &body).await;
     assert_eq!(status, 401);
 
-    let (status, error) = t.post_json(&format!("{INBOUND}?token={SIM_SECRET}"), Some(SIM_SECRET), &body).await;
+    let (status, error) = t
+        .post_json(
+            &format!("{INBOUND}?token={SIM_SECRET}"),
+            Some(SIM_SECRET),
+            &body,
+        )
+        .await;
     assert_eq!(status, 401, "a secret in the URL is refused: {error}");
 
-    let headers = [("authorization", format!("Bearer {SIM_SECRET}")), ("content-type", "application/json".into())];
-    let garbage = t.http("POST", INBOUND, &headers, b"{not json".to_vec()).await;
+    let headers = [
+        ("authorization", format!("Bearer {SIM_SECRET}")),
+        ("content-type", "application/json".into()),
+    ];
+    let garbage = t
+        .http("POST", INBOUND, &headers, b"{not json".to_vec())
+        .await;
     assert_eq!(garbage.status, 400, "{}", garbage.text());
     assert!(garbage.json()["error"]["message"].is_string());
 
@@ -88,12 +129,17 @@ async fn inbound_refusals_are_json_with_the_right_status() {
 #[tokio::test]
 async fn a_body_over_64_kib_without_content_length_is_413() {
     let t = TestEngine::start(DEMO).await;
-    let mut socket = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(t.addr)
+        .await
+        .expect("connect");
     let head = format!(
         "POST {INBOUND} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {SIM_SECRET}\r\ntransfer-encoding: chunked\r\n\r\n",
         t.addr
     );
-    socket.write_all(head.as_bytes()).await.expect("write the head");
+    socket
+        .write_all(head.as_bytes())
+        .await
+        .expect("write the head");
     let chunk = vec![b'x'; 16 * 1024];
     for _ in 0..5 {
         let mut piece = format!("{:x}\r\n", chunk.len()).into_bytes();
@@ -124,9 +170,16 @@ async fn a_body_over_64_kib_without_content_length_is_413() {
 async fn a_socket_that_sends_no_request_is_dropped_after_five_seconds() {
     let t = TestEngine::start(DEMO).await;
     let started = Instant::now();
-    let mut silent = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
-    let mut partial = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
-    partial.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").await.expect("half a request head");
+    let mut silent = tokio::net::TcpStream::connect(t.addr)
+        .await
+        .expect("connect");
+    let mut partial = tokio::net::TcpStream::connect(t.addr)
+        .await
+        .expect("connect");
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .expect("half a request head");
 
     // Meanwhile, a proper request on another connection is served at once.
     let health = t.http("GET", "/healthz", &[], Vec::new()).await;
@@ -138,22 +191,39 @@ async fn a_socket_that_sends_no_request_is_dropped_after_five_seconds() {
         let elapsed = started.elapsed();
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => {}
-            Ok(Ok(n)) => panic!("expected the connection to be dropped, got {:?}", String::from_utf8_lossy(&buf[..n])),
+            Ok(Ok(n)) => panic!(
+                "expected the connection to be dropped, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
             Err(_) => panic!("still open after {elapsed:?}"),
         }
-        assert!(elapsed >= Duration::from_millis(4500), "dropped too early: {elapsed:?}");
-        assert!(elapsed < Duration::from_secs(8), "dropped too late: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(4500),
+            "dropped too early: {elapsed:?}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(8),
+            "dropped too late: {elapsed:?}"
+        );
     }
 }
 
 #[tokio::test]
 async fn a_kept_alive_connection_serves_several_requests() {
     let t = TestEngine::start(DEMO).await;
-    let mut socket = tokio::net::TcpStream::connect(t.addr).await.expect("connect");
+    let mut socket = tokio::net::TcpStream::connect(t.addr)
+        .await
+        .expect("connect");
     for _ in 0..3 {
-        socket.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").await.expect("a request");
+        socket
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("a request");
         let mut buf = vec![0u8; 1024];
-        let n = tokio::time::timeout(PATIENCE, socket.read(&mut buf)).await.expect("in time").expect("an answer");
+        let n = tokio::time::timeout(PATIENCE, socket.read(&mut buf))
+            .await
+            .expect("in time")
+            .expect("an answer");
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     }
 }

@@ -4,6 +4,9 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use common::*;
 use serde_json::{Value, json};
 
@@ -175,45 +178,68 @@ async fn resume_replays_exactly_the_missed_events_then_synced_then_live() {
     assert_eq!(frames[0]["head"], head + 1);
 }
 
-#[tokio::test]
+/// Posts inbound messages to acme's dedicated code from its own connections until `stop`, then
+/// five more (so that some arrive after whatever the test waited for).
+fn keep_posting(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut after_stop = 0;
+        for i in 0..5000 {
+            if stop.load(Ordering::Relaxed) {
+                after_stop += 1;
+                if after_stop > 5 {
+                    return;
+                }
+            }
+            let body = json!({ "id": format!("during-{i}"), "from": "+14155550123", "to": ACME_DEDICATED, "body": format!("during {i}") });
+            let headers = [
+                ("content-type", "application/json".to_string()),
+                ("authorization", format!("Bearer {SIM_SECRET}")),
+            ];
+            let reply = http(
+                addr,
+                "POST",
+                "/v1/carriers/sim/inbound",
+                &headers,
+                body.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_and_live_meet_without_gap_or_duplicate() {
     let t = TestEngine::start(DEMO).await;
     post_inbound(&t, "old", 2).await;
     let (epoch, cursor) = t.agent("acme").await.sync_fresh("tenant:acme").await;
-    post_inbound(&t, "missed", 20).await;
+    post_inbound(&t, "missed", 600).await;
 
-    // Inbound keeps arriving while the client resumes.
-    let writer = {
-        let addr = t.addr;
-        tokio::spawn(async move {
-            for i in 0..40 {
-                let body = json!({ "id": format!("during-{i}"), "from": "+14155550123", "to": ACME_DEDICATED, "body": format!("during {i}") });
-                let headers = [
-                    ("content-type", "application/json".to_string()),
-                    ("authorization", format!("Bearer {SIM_SECRET}")),
-                ];
-                let reply = http(
-                    addr,
-                    "POST",
-                    "/v1/carriers/sim/inbound",
-                    &headers,
-                    body.to_string().into_bytes(),
-                )
-                .await;
-                assert_eq!(reply.status, 200, "{}", reply.text());
-            }
-        })
-    };
+    // Inbound keeps arriving while the client resumes (a replay of more than one page), and
+    // goes on after `synced`.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = keep_posting(t.addr, stop.clone());
     let mut client = t.agent("acme").await;
     client
         .sync(json!([{ "stream": "tenant:acme", "epoch": epoch, "after": cursor }]))
         .await;
+    let mut frames = client
+        .collect_events_until(|v| v["op"] == "synced", 20_000)
+        .await;
+    stop.store(true, Ordering::Relaxed);
     writer.await.expect("the inbound writer finishes");
     let (_, final_head) = t.agent("acme").await.sync_fresh("tenant:acme").await;
+    let synced_head = frames
+        .last()
+        .and_then(|v| v["head"].as_u64())
+        .expect("a head");
+    assert!(final_head > synced_head, "events arrived after synced");
+    frames.extend(
+        client
+            .collect_events_until(|v| v["op"] == "ev" && v["seq"] == final_head, 10_000)
+            .await,
+    );
 
-    let frames = client
-        .collect_events_until(|v| v["op"] == "ev" && v["seq"] == final_head, 10_000)
-        .await;
     assert_eq!(
         seqs(&frames),
         ((cursor + 1)..=final_head).collect::<Vec<_>>(),
@@ -223,7 +249,6 @@ async fn replay_and_live_meet_without_gap_or_duplicate() {
         .iter()
         .position(|v| v["op"] == "synced")
         .expect("synced arrives");
-    let synced_head = frames[at]["head"].as_u64().expect("a head");
     assert!(
         seqs(&frames[..at]).iter().all(|s| *s <= synced_head),
         "replay stops at the head it announces"
@@ -256,4 +281,45 @@ async fn a_resync_of_a_live_stream_replays_from_the_new_cursor() {
         vec![head + 1],
         "one live event, not two: {live:?}"
     );
+}
+
+#[tokio::test]
+async fn a_replay_longer_than_a_page_is_complete_and_in_order() {
+    let t = TestEngine::start(DEMO).await;
+    let (epoch, cursor) = t.agent("acme").await.sync_fresh("tenant:acme").await;
+    // More than one page (500) of missed events, posted by several senders at once.
+    let senders: Vec<_> = (0..8)
+        .map(|s| {
+            let addr = t.addr;
+            tokio::spawn(async move {
+                for i in 0..70 {
+                    let body = json!({ "id": format!("bulk-{s}-{i}"), "from": format!("+1415555{:04}", 100 + s), "to": ACME_DEDICATED, "body": format!("bulk {s} {i}") });
+                    let headers = [
+                        ("content-type", "application/json".to_string()),
+                        ("authorization", format!("Bearer {SIM_SECRET}")),
+                    ];
+                    let reply = http(addr, "POST", "/v1/carriers/sim/inbound", &headers, body.to_string().into_bytes()).await;
+                    assert_eq!(reply.status, 200, "{}", reply.text());
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.expect("a sender finishes");
+    }
+    let mut client = t.agent("acme").await;
+    let req = client
+        .sync(json!([{ "stream": "tenant:acme", "epoch": epoch, "after": cursor }]))
+        .await;
+    let frames = client
+        .collect_events_until(|v| v["req"] == req, 20_000)
+        .await;
+    let synced = frames.last().expect("an answer");
+    assert_eq!(synced["op"], "synced", "{synced}");
+    let head = synced["head"].as_u64().expect("a head");
+    assert!(
+        head >= cursor + 560,
+        "560 inbound messages: {cursor} → {head}"
+    );
+    assert_eq!(seqs(&frames), ((cursor + 1)..=head).collect::<Vec<_>>());
 }

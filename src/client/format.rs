@@ -5,10 +5,13 @@
 //! (the render boundary sanitizes them like any other outside string).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::domain::phone::Msisdn;
 use crate::protocol::{CodeKind, MessageStatus};
 
 /// Parses an RFC 3339 time from the wire.
@@ -60,15 +63,29 @@ pub fn date_time(t: &str, tz: &TimeZone) -> String {
     }
 }
 
-/// A subscriber number for people: NANP numbers as `+1 415-555-0100`, others as E.164.
+thread_local! {
+    /// Formatted numbers: formatting parses the number again, and a frame shows dozens.
+    static PHONES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+/// A subscriber number for people (`+1 415-555-0100`, `+57 300 1234567`), by the domain's
+/// formatter; anything that does not parse is shown as it came.
 pub fn phone(e164: &str) -> Cow<'_, str> {
-    let digits = e164.strip_prefix("+1");
-    match digits {
-        Some(d) if d.len() == 10 && d.bytes().all(|b| b.is_ascii_digit()) => {
-            Cow::Owned(format!("+1 {}-{}-{}", &d[..3], &d[3..6], &d[6..]))
-        }
-        _ => Cow::Borrowed(e164),
+    if let Some(hit) = PHONES.with(|m| m.borrow().get(e164).cloned()) {
+        return Cow::Owned(hit);
     }
+    let shown = match Msisdn::parse(e164) {
+        Ok(m) => m.display(),
+        Err(_) => return Cow::Borrowed(e164),
+    };
+    PHONES.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() > 20_000 {
+            m.clear();
+        }
+        m.insert(e164.to_string(), shown.clone());
+    });
+    Cow::Owned(shown)
 }
 
 /// Micro-dollars as dollars: `$0.0237`.
@@ -129,7 +146,8 @@ mod tests {
     #[test]
     fn phones_and_money() {
         assert_eq!(phone("+14155550100"), "+1 415-555-0100");
-        assert_eq!(phone("+573001234567"), "+573001234567");
+        assert_eq!(phone("+573001234567"), "+57 300 1234567");
+        assert_eq!(phone("not a number"), "not a number");
         assert_eq!(money(23_700), "$0.0237");
         assert_eq!(money(100_000_000), "$100.0000");
         assert_eq!(code_badge("55123", CodeKind::Shared, "US"), "S 55123 US");

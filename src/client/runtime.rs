@@ -45,6 +45,8 @@ impl Drop for Restore {
 }
 
 pub async fn run(options: ClientOptions) -> anyhow::Result<()> {
+    // Phone-number metadata takes a moment to load: do it before the first row needs it.
+    tokio::task::spawn_blocking(crate::domain::phone::warm);
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let net = net::spawn(options.url.clone(), options.token.clone(), tx.clone());
 

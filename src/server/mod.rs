@@ -8,6 +8,7 @@
 
 mod auth;
 mod conn;
+mod decode;
 mod health;
 mod ingress;
 mod limits;

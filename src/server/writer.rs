@@ -1,11 +1,12 @@
 //! The writing half of a WebSocket session: one task owns the socket's sink.
 //!
 //! Everything a session sends (its own frames, replies from call tasks, replayed and live
-//! events) goes through one bounded channel to this task, which also pings every
-//! `heartbeat_ms`. Event frames are the hub's shared `Arc<str>`, wrapped without copying. The
-//! writer closes the socket itself in two cases: the hub raised the connection's slow-consumer
-//! signal, or one send has been stuck longer than twice the heartbeat (the client stopped
-//! reading); both close with 4101, and the client resumes from its cursor.
+//! events) goes through one bounded channel to this task, which writes whatever is queued with
+//! one flush, and pings every `heartbeat_ms` ahead of queued frames. Event frames are the hub's
+//! shared `Arc<str>`, wrapped without copying. The writer closes the socket itself in two
+//! cases: the hub raised the connection's slow-consumer signal, or one write has been stuck
+//! longer than twice the heartbeat (the client stopped reading); both close with 4101, and the
+//! client resumes from its cursor.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,45 +84,71 @@ pub(crate) async fn run(
     let stall_limit = heartbeat * 2;
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut closing = None;
     loop {
-        let message = tokio::select! {
+        // The ping comes before queued frames: a client that only listens answers pings, and
+        // that is how the session knows it is alive under a steady stream of events.
+        tokio::select! {
             biased;
-            () = slow.raised() => {
-                send_close(&mut sink, close::SLOW_CONSUMER, SLOW_REASON, SLOW_CLOSE_LIMIT).await;
-                return;
-            }
+            () = slow.raised() => closing = Some((close::SLOW_CONSUMER, SLOW_REASON)),
+            _ = ping.tick() => batch.push(Message::Ping(Bytes::new())),
             item = rx.recv() => match item {
                 // Every sender is gone: the session has ended.
                 None => return,
-                Some(Outbound::Close(code, reason)) => {
-                    send_close(&mut sink, code, reason, CLOSE_SEND_LIMIT).await;
-                    return;
-                }
-                Some(out) => match to_message(out) {
-                    Some(message) => message,
-                    None => continue,
-                },
+                Some(out) => take(out, &mut batch, &mut closing),
             },
-            _ = ping.tick() => Message::Ping(Bytes::new()),
-        };
-        tokio::select! {
-            biased;
-            sent = sink.send(message) => {
-                if sent.is_err() {
-                    // The peer is gone; the reading half sees it too.
-                    return;
-                }
-            }
-            () = slow.raised() => {
-                send_close(&mut sink, close::SLOW_CONSUMER, SLOW_REASON, SLOW_CLOSE_LIMIT).await;
-                return;
-            }
-            () = tokio::time::sleep(stall_limit) => {
-                send_close(&mut sink, close::SLOW_CONSUMER, STALL_REASON, SLOW_CLOSE_LIMIT).await;
-                return;
+        }
+        // Whatever else is already queued goes out with one flush.
+        while closing.is_none() && batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(out) => take(out, &mut batch, &mut closing),
+                Err(_) => break,
             }
         }
+        if !batch.is_empty() {
+            tokio::select! {
+                biased;
+                sent = send_batch(&mut sink, &mut batch) => {
+                    if sent.is_err() {
+                        // The peer is gone; the reading half sees it too.
+                        return;
+                    }
+                }
+                () = slow.raised() => closing = Some((close::SLOW_CONSUMER, SLOW_REASON)),
+                () = tokio::time::sleep(stall_limit) => closing = Some((close::SLOW_CONSUMER, STALL_REASON)),
+            }
+        }
+        if let Some((code, reason)) = closing {
+            let limit = if code == close::SLOW_CONSUMER {
+                SLOW_CLOSE_LIMIT
+            } else {
+                CLOSE_SEND_LIMIT
+            };
+            send_close(&mut sink, code, reason, limit).await;
+            return;
+        }
     }
+}
+
+/// Most frames written before one flush.
+const BATCH: usize = 64;
+
+fn take(out: Outbound, batch: &mut Vec<Message>, closing: &mut Option<(u16, &'static str)>) {
+    match out {
+        Outbound::Close(code, reason) => *closing = Some((code, reason)),
+        out => batch.extend(to_message(out)),
+    }
+}
+
+async fn send_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut Vec<Message>,
+) -> Result<(), axum::Error> {
+    for message in batch.drain(..) {
+        sink.feed(message).await?;
+    }
+    sink.flush().await
 }
 
 const SLOW_REASON: &str = "slow consumer: resume from your cursor";

@@ -263,10 +263,10 @@ impl Inbox {
 
     fn put(&mut self, c: Conversation, touched: u64) {
         let key = key_of(&c);
-        if let Some(old) = self.entries.get(&c.id) {
-            if let Ok(i) = self.order.binary_search(&old.key) {
-                self.order.remove(i);
-            }
+        if let Some(old) = self.entries.get(&c.id)
+            && let Ok(i) = self.order.binary_search(&old.key)
+        {
+            self.order.remove(i);
         }
         let at = self.order.binary_search(&key).unwrap_or_else(|i| i);
         self.order.insert(at, key.clone());
@@ -415,8 +415,10 @@ mod tests {
 
     #[test]
     fn a_conversation_leaving_the_view_is_dropped() {
-        let mut inbox = Inbox::default();
-        inbox.view = View::Open;
+        let mut inbox = Inbox {
+            view: View::Open,
+            ..Inbox::default()
+        };
         inbox.take_page(vec![conv("a", 1), conv("b", 2)], None, true, 0);
         inbox.select_id("b", 10);
         let mut b = conv("b", 3);

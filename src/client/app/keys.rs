@@ -51,7 +51,8 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         "Composer",
         &[
             ("Enter", "send"),
-            ("Alt-Enter / Shift-Enter / Ctrl-J", "new line"),
+            ("Alt-Enter / Ctrl-J", "new line"),
+            ("Shift-Enter", "new line (in terminals that report it)"),
             ("Esc", "leave (the draft stays)"),
             ("Ctrl-U / Ctrl-R", "undo / redo"),
         ],
@@ -200,10 +201,10 @@ impl App {
                 q.pop();
             }
             KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => q.clear(),
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                if q.chars().count() < 100 {
-                    q.push(c);
-                }
+            KeyCode::Char(c)
+                if !key.modifiers.contains(KeyModifiers::CONTROL) && q.chars().count() < 100 =>
+            {
+                q.push(c);
             }
             _ => {}
         }

@@ -20,7 +20,9 @@ use crate::protocol::{
 fn calls(fx: &[Effect], method: &str) -> Vec<Value> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::Call { method: m, params, .. } if *m == method => Some(params.clone()),
+            Effect::Call {
+                method: m, params, ..
+            } if *m == method => Some(params.clone()),
             _ => None,
         })
         .collect()
@@ -38,7 +40,10 @@ fn message_event(m: crate::protocol::Message, c: crate::protocol::Conversation) 
 fn connecting_then_a_fresh_reset_loads_the_first_tenant() {
     let mut h = Harness::new((120, 40));
     assert_eq!(h.app.conn, Conn::Connecting { attempt: 1 });
-    h.connect(hello(owner(&[("acme", "Acme Shoes"), ("bolt", "Bolt Bikes")])));
+    h.connect(hello(owner(&[
+        ("acme", "Acme Shoes"),
+        ("bolt", "Bolt Bikes"),
+    ])));
     assert!(h.app.is_online());
     assert_eq!(h.app.tenant.as_deref(), Some("acme"));
     let (_, list) = h.last_call("conversations.list").expect("list asked");
@@ -47,7 +52,10 @@ fn connecting_then_a_fresh_reset_loads_the_first_tenant() {
     assert_eq!(list["filter"], json!({}));
     assert!(h.last_call("codes.list").is_some());
     assert_eq!(h.app.inbox.load, Load::Loading);
-    h.reply("conversations.list", Ok(json!({ "items": demo_conversations(), "next": null })));
+    h.reply(
+        "conversations.list",
+        Ok(json!({ "items": demo_conversations(), "next": null })),
+    );
     assert_eq!(h.app.inbox.load, Load::Loaded);
     assert_eq!(h.app.inbox.len(), 5);
     assert_eq!(h.app.inbox.row(0).unwrap().id, "c1");
@@ -65,13 +73,23 @@ fn views_and_search_are_server_side_filters() {
     ];
     for (key, filter) in cases {
         let fx = h.key(KeyCode::Char(key));
-        assert_eq!(calls(&fx, "conversations.list")[0]["filter"], filter, "view {key}");
+        assert_eq!(
+            calls(&fx, "conversations.list")[0]["filter"],
+            filter,
+            "view {key}"
+        );
     }
     h.key(KeyCode::Char('/'));
     h.type_text("jane");
-    assert!(calls(&h.effects, "conversations.list").len() == 6, "typing does not search yet");
+    assert!(
+        calls(&h.effects, "conversations.list").len() == 6,
+        "typing does not search yet"
+    );
     let fx = h.key(KeyCode::Enter);
-    assert_eq!(calls(&fx, "conversations.list")[0]["filter"], json!({ "query": "jane" }));
+    assert_eq!(
+        calls(&fx, "conversations.list")[0]["filter"],
+        json!({ "query": "jane" })
+    );
     let fx = h.key(KeyCode::Esc);
     assert_eq!(calls(&fx, "conversations.list")[0]["filter"], json!({}));
 }
@@ -84,8 +102,14 @@ fn an_old_list_answer_is_dropped_after_the_view_changed() {
     let lists = h.open_calls("conversations.list");
     assert_eq!(lists.len(), 2);
     let (stale, _) = lists[0].clone();
-    h.net(NetEvent::Reply { call: stale, result: Ok(json!({ "items": demo_conversations(), "next": null })) });
-    assert!(h.app.inbox.is_empty(), "answer for the unread view ignored in the lost view");
+    h.net(NetEvent::Reply {
+        call: stale,
+        result: Ok(json!({ "items": demo_conversations(), "next": null })),
+    });
+    assert!(
+        h.app.inbox.is_empty(),
+        "answer for the unread view ignored in the lost view"
+    );
 }
 
 #[test]
@@ -106,7 +130,10 @@ fn opening_a_conversation_loads_history_and_marks_it_read() {
     let mut h = demo((120, 40), false);
     let fx = h.key(KeyCode::Enter);
     assert_eq!(h.app.focus, Focus::Composer);
-    assert_eq!(calls(&fx, "conversations.history")[0], json!({ "conversation": "c1", "limit": 100 }));
+    assert_eq!(
+        calls(&fx, "conversations.history")[0],
+        json!({ "conversation": "c1", "limit": 100 })
+    );
     let fx = h.reply(
         "conversations.history",
         Ok(json!({ "items": [inbound("m13", "c1", "hi", &at(11, 57))], "next": "m13" })),
@@ -119,17 +146,42 @@ fn opening_a_conversation_loads_history_and_marks_it_read() {
 #[test]
 fn inbound_elsewhere_rings_and_moves_up_inbound_here_is_read() {
     let mut h = open_demo();
-    let c4 = ConvBuilder::new("c4", "+13105550142").unread(1).activity(&at(11, 59)).build();
-    let fx = h.event("acme", kind::MESSAGE_RECEIVED, message_event(inbound("m42", "c4", "hello?", &at(11, 59)), c4));
+    let c4 = ConvBuilder::new("c4", "+13105550142")
+        .unread(1)
+        .activity(&at(11, 59))
+        .build();
+    let fx = h.event(
+        "acme",
+        kind::MESSAGE_RECEIVED,
+        message_event(inbound("m42", "c4", "hello?", &at(11, 59)), c4),
+    );
     assert!(fx.contains(&Effect::Bell));
     assert_eq!(h.app.inbox.row(0).unwrap().id, "c4");
-    assert_eq!(h.app.inbox.selected_id(), Some("c1"), "the selection stays put");
+    assert_eq!(
+        h.app.inbox.selected_id(),
+        Some("c1"),
+        "the selection stays put"
+    );
 
-    let c1 = ConvBuilder::new("c1", "+14155550100").name("Jane Doe").unread(1).activity(&at(11, 59)).build();
-    let fx = h.event("acme", kind::MESSAGE_RECEIVED, message_event(inbound("m14", "c1", "hello?", &at(11, 59)), c1));
-    assert!(!fx.contains(&Effect::Bell), "no bell for the open conversation");
+    let c1 = ConvBuilder::new("c1", "+14155550100")
+        .name("Jane Doe")
+        .unread(1)
+        .activity(&at(11, 59))
+        .build();
+    let fx = h.event(
+        "acme",
+        kind::MESSAGE_RECEIVED,
+        message_event(inbound("m14", "c1", "hello?", &at(11, 59)), c1),
+    );
+    assert!(
+        !fx.contains(&Effect::Bell),
+        "no bell for the open conversation"
+    );
     assert_eq!(calls(&fx, "conversations.update")[0]["read_up_to"], "m14");
-    assert_eq!(h.app.thread.as_ref().unwrap().last_message().unwrap().id, "m14");
+    assert_eq!(
+        h.app.thread.as_ref().unwrap().last_message().unwrap().id,
+        "m14"
+    );
 }
 
 #[test]
@@ -137,7 +189,11 @@ fn no_bell_when_switched_off() {
     let mut h = open_demo();
     h.app.bell = false;
     let c4 = ConvBuilder::new("c4", "+13105550142").unread(1).build();
-    let fx = h.event("acme", kind::MESSAGE_RECEIVED, message_event(inbound("m42", "c4", "x", &at(11, 59)), c4));
+    let fx = h.event(
+        "acme",
+        kind::MESSAGE_RECEIVED,
+        message_event(inbound("m42", "c4", "x", &at(11, 59)), c4),
+    );
     assert!(!fx.contains(&Effect::Bell));
 }
 
@@ -146,7 +202,11 @@ fn another_tenants_inbound_counts_in_the_switcher() {
     let mut h = open_demo();
     let mut c = ConvBuilder::new("b1", "+14155550999").build();
     c.tenant = "bolt".into();
-    let fx = h.event("bolt", kind::MESSAGE_RECEIVED, message_event(inbound("mb", "b1", "x", &at(11, 59)), c));
+    let fx = h.event(
+        "bolt",
+        kind::MESSAGE_RECEIVED,
+        message_event(inbound("mb", "b1", "x", &at(11, 59)), c),
+    );
     assert!(fx.contains(&Effect::Bell));
     assert_eq!(h.app.tenant_news.get("bolt"), Some(&1));
     assert!(h.app.inbox.get("b1").is_none());
@@ -158,10 +218,22 @@ fn the_same_message_twice_shows_once_and_status_moves_forward() {
     let c1 = h.app.thread.as_ref().unwrap().conversation.clone();
     let mut m = outbound("m20", "c1", "On its way", &at(11, 58));
     m.status = MessageStatus::Queued;
-    h.event("acme", kind::MESSAGE_CREATED, message_event(m.clone(), c1.clone()));
-    h.event("acme", kind::MESSAGE_CREATED, message_event(m.clone(), c1.clone()));
+    h.event(
+        "acme",
+        kind::MESSAGE_CREATED,
+        message_event(m.clone(), c1.clone()),
+    );
+    h.event(
+        "acme",
+        kind::MESSAGE_CREATED,
+        message_event(m.clone(), c1.clone()),
+    );
     m.status = MessageStatus::Delivered;
-    h.event("acme", kind::MESSAGE_STATUS, message_event(m.clone(), c1.clone()));
+    h.event(
+        "acme",
+        kind::MESSAGE_STATUS,
+        message_event(m.clone(), c1.clone()),
+    );
     m.status = MessageStatus::Dispatched;
     h.event("acme", kind::MESSAGE_STATUS, message_event(m, c1));
     let t = h.app.thread.as_ref().unwrap();
@@ -173,13 +245,20 @@ fn the_same_message_twice_shows_once_and_status_moves_forward() {
 fn typing_debounces_a_preview_and_stale_answers_are_dropped() {
     let mut h = open_demo();
     let fx = h.key(KeyCode::Char('h'));
-    let Some(Effect::Schedule { after, timer: Timer::Preview { generation: g1 } }) = fx.first().cloned() else {
+    let Some(Effect::Schedule {
+        after,
+        timer: Timer::Preview { generation: g1 },
+    }) = fx.first().cloned()
+    else {
         panic!("no preview scheduled: {fx:?}")
     };
     assert_eq!(after, Duration::from_millis(250));
     h.key(KeyCode::Char('i'));
     let fx = h.send(Event::Timer(Timer::Preview { generation: g1 }));
-    assert!(calls(&fx, "messages.preview").is_empty(), "an old timer asks nothing");
+    assert!(
+        calls(&fx, "messages.preview").is_empty(),
+        "an old timer asks nothing"
+    );
     let g2 = h.app.composer.generation;
     let fx = h.send(Event::Timer(Timer::Preview { generation: g2 }));
     let p = &calls(&fx, "messages.preview")[0];
@@ -189,7 +268,11 @@ fn typing_debounces_a_preview_and_stale_answers_are_dropped() {
     h.reply("messages.preview", Ok(json!({
         "encoding": "gsm7", "segments": 1, "cost_micros": 7900, "remaining_in_segment": 157, "warnings": []
     })));
-    assert_eq!(h.app.composer.preview, Preview::Waiting, "answer for older text ignored");
+    assert_eq!(
+        h.app.composer.preview,
+        Preview::Waiting,
+        "answer for older text ignored"
+    );
 }
 
 #[test]
@@ -221,15 +304,27 @@ fn a_sent_reply_clears_the_composer_and_shows_in_the_thread() {
     let mut m = outbound("m20", "c1", "On its way!", &at(11, 59));
     m.status = MessageStatus::Queued;
     m.client_msg_id = key.as_str().map(str::to_string);
-    h.reply("messages.send", Ok(json!({ "message": m, "duplicate": false })));
+    h.reply(
+        "messages.send",
+        Ok(json!({ "message": m, "duplicate": false })),
+    );
     assert!(h.app.composer.is_blank());
     assert!(!h.app.composer.is_locked());
-    assert_eq!(h.app.thread.as_ref().unwrap().last_message().unwrap().id, "m20");
+    assert_eq!(
+        h.app.thread.as_ref().unwrap().last_message().unwrap().id,
+        "m20"
+    );
     // The event that follows does not add it twice.
     let c1 = h.app.thread.as_ref().unwrap().conversation.clone();
     h.event("acme", kind::MESSAGE_CREATED, message_event(m, c1));
     let t = h.app.thread.as_ref().unwrap();
-    assert_eq!(t.items().iter().filter(|i| matches!(i, Item::Message(m) if m.id == "m20")).count(), 1);
+    assert_eq!(
+        t.items()
+            .iter()
+            .filter(|i| matches!(i, Item::Message(m) if m.id == "m20"))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -239,11 +334,17 @@ fn a_refused_send_keeps_the_text_and_says_why() {
     h.key(KeyCode::Enter);
     h.reply(
         "messages.send",
-        Err(ApiError::new(ErrorCode::NoConsent, "+1 415-555-0100 has not written in 24 h and has not opted in")),
+        Err(ApiError::new(
+            ErrorCode::NoConsent,
+            "+1 415-555-0100 has not written in 24 h and has not opted in",
+        )),
     );
     assert_eq!(h.app.composer.text(), "Hello again");
     assert!(!h.app.composer.is_locked());
-    assert_eq!(h.app.composer.refusal.as_ref().unwrap().code, ErrorCode::NoConsent);
+    assert_eq!(
+        h.app.composer.refusal.as_ref().unwrap().code,
+        ErrorCode::NoConsent
+    );
     assert!(h.render().contains("has not written in 24 h"));
 }
 
@@ -254,10 +355,20 @@ fn a_send_lost_with_the_connection_goes_again_with_the_same_key() {
     let fx = h.key(KeyCode::Enter);
     let first = calls(&fx, "messages.send")[0].clone();
     h.drop_calls("connection reset");
-    h.net(NetEvent::Status(NetStatus::Retrying { after: Duration::from_secs(2), reason: "reset".into() }));
-    assert_eq!(h.app.composer.text(), "Still there?", "the text survives the disconnect");
+    h.net(NetEvent::Status(NetStatus::Retrying {
+        after: Duration::from_secs(2),
+        reason: "reset".into(),
+    }));
+    assert_eq!(
+        h.app.composer.text(),
+        "Still there?",
+        "the text survives the disconnect"
+    );
     assert!(h.app.composer.is_locked());
-    let fx = h.net(NetEvent::Connected(hello(owner(&[("acme", "Acme Shoes"), ("bolt", "Bolt Bikes")]))));
+    let fx = h.net(NetEvent::Connected(hello(owner(&[
+        ("acme", "Acme Shoes"),
+        ("bolt", "Bolt Bikes"),
+    ]))));
     let again = &calls(&fx, "messages.send")[0];
     assert_eq!(again, &first, "same key, same payload");
 }
@@ -265,7 +376,10 @@ fn a_send_lost_with_the_connection_goes_again_with_the_same_key() {
 #[test]
 fn a_send_made_offline_waits_for_the_connection() {
     let mut h = open_demo();
-    h.net(NetEvent::Status(NetStatus::Retrying { after: Duration::from_secs(3), reason: "refused".into() }));
+    h.net(NetEvent::Status(NetStatus::Retrying {
+        after: Duration::from_secs(3),
+        reason: "refused".into(),
+    }));
     h.type_text("queued");
     let fx = h.key(KeyCode::Enter);
     assert!(calls(&fx, "messages.send").is_empty());
@@ -279,7 +393,10 @@ fn the_created_event_settles_a_send_whose_answer_was_lost() {
     let mut h = open_demo();
     h.type_text("ping");
     let fx = h.key(KeyCode::Enter);
-    let key = calls(&fx, "messages.send")[0]["client_msg_id"].as_str().unwrap().to_string();
+    let key = calls(&fx, "messages.send")[0]["client_msg_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     h.drop_calls("gone");
     let mut m = outbound("m30", "c1", "ping", &at(11, 59));
     m.client_msg_id = Some(key);
@@ -287,12 +404,19 @@ fn the_created_event_settles_a_send_whose_answer_was_lost() {
     h.event("acme", kind::MESSAGE_CREATED, message_event(m, c1));
     assert!(h.app.composer.is_blank());
     let fx = h.net(NetEvent::Connected(hello(owner(&[("acme", "Acme Shoes")]))));
-    assert!(calls(&fx, "messages.send").is_empty(), "nothing left to retry");
+    assert!(
+        calls(&fx, "messages.send").is_empty(),
+        "nothing left to retry"
+    );
 }
 
 fn lost_demo() -> Harness {
     let mut h = open_demo();
-    let c = ConvBuilder::new("c1", "+14155550100").name("Jane Doe").lost(&at(11, 58)).activity(&at(11, 58)).build();
+    let c = ConvBuilder::new("c1", "+14155550100")
+        .name("Jane Doe")
+        .lost(&at(11, 58))
+        .last(inbound("m13", "c1", "Is my order shipped?", &at(11, 57)))
+        .build();
     h.event(
         "acme",
         kind::ATTRIBUTION_LOST,
@@ -306,7 +430,11 @@ fn attribution_lost_shows_a_banner_a_line_and_a_mark() {
     let h = lost_demo();
     let t = h.app.thread.as_ref().unwrap();
     assert_eq!(t.conversation.attribution.state, AttributionState::Lost);
-    assert!(t.items().iter().any(|i| matches!(i, Item::System(s) if s.text.contains("Attribution lost"))));
+    assert!(
+        t.items()
+            .iter()
+            .any(|i| matches!(i, Item::System(s) if s.text.contains("Attribution lost")))
+    );
     let screen = h.render();
     assert!(screen.contains("ATTRIBUTION LOST on 55123"));
     assert!(screen.contains("LOST"));
@@ -318,7 +446,9 @@ fn sending_where_attribution_is_lost_asks_first() {
     h.type_text("Are you still interested?");
     let fx = h.key(KeyCode::Enter);
     assert!(calls(&fx, "messages.send").is_empty());
-    let Some(Overlay::Attribution(p)) = &h.app.overlay else { panic!("no prompt") };
+    let Some(Overlay::Attribution(p)) = &h.app.overlay else {
+        panic!("no prompt")
+    };
     assert_eq!(p.alternatives, ["77001"]);
     // Esc cancels and keeps the text.
     h.key(KeyCode::Esc);
@@ -349,10 +479,17 @@ fn an_attribution_refusal_opens_the_prompt_with_the_engines_alternatives() {
     h.type_text("Hi");
     let fx = h.key(KeyCode::Enter);
     let key = calls(&fx, "messages.send")[0]["client_msg_id"].clone();
-    let err = ApiError::new(ErrorCode::AttributionShifted, "Replies on 55123 now go to another business")
-        .with_details(json!({ "since": at(11, 58), "code": "55123", "alternatives": [{"code": "77002"}] }));
+    let err = ApiError::new(
+        ErrorCode::AttributionShifted,
+        "Replies on 55123 now go to another business",
+    )
+    .with_details(
+        json!({ "since": at(11, 58), "code": "55123", "alternatives": [{"code": "77002"}] }),
+    );
     h.reply("messages.send", Err(err));
-    let Some(Overlay::Attribution(p)) = &h.app.overlay else { panic!("no prompt") };
+    let Some(Overlay::Attribution(p)) = &h.app.overlay else {
+        panic!("no prompt")
+    };
     assert_eq!(p.alternatives, ["77002", "77001"]);
     let fx = h.key(KeyCode::Char('r'));
     let send = &calls(&fx, "messages.send")[0];
@@ -368,10 +505,18 @@ fn conversation_actions_send_updates() {
     let u = &calls(&fx, "conversations.update")[0];
     assert_eq!(u["conversation"], "c1");
     assert_eq!(u["status"], "resolved");
-    assert_eq!(calls(&h.key(KeyCode::Char('u')), "conversations.update")[0]["unread"], true);
-    assert_eq!(calls(&h.key(KeyCode::Char('a')), "conversations.update")[0]["assignee"], "me");
+    assert_eq!(
+        calls(&h.key(KeyCode::Char('u')), "conversations.update")[0]["unread"],
+        true
+    );
+    assert_eq!(
+        calls(&h.key(KeyCode::Char('a')), "conversations.update")[0]["assignee"],
+        "me"
+    );
     h.key(KeyCode::Char('c'));
-    let Some(Overlay::CodePicker { codes, .. }) = &h.app.overlay else { panic!("no picker") };
+    let Some(Overlay::CodePicker { codes, .. }) = &h.app.overlay else {
+        panic!("no picker")
+    };
     assert_eq!(codes.len(), 2);
     h.key(KeyCode::Down);
     let fx = h.key(KeyCode::Enter);
@@ -387,9 +532,14 @@ fn conversation_actions_send_updates() {
 fn resolving_in_the_open_view_drops_the_row() {
     let mut h = demo((120, 40), false);
     h.key(KeyCode::Char('4'));
-    h.reply("conversations.list", Ok(json!({ "items": demo_conversations()[..4], "next": null })));
+    h.reply(
+        "conversations.list",
+        Ok(json!({ "items": demo_conversations()[..4], "next": null })),
+    );
     h.key(KeyCode::Char('r'));
-    let c1 = ConvBuilder::new("c1", "+14155550100").status(ConversationStatus::Resolved).build();
+    let c1 = ConvBuilder::new("c1", "+14155550100")
+        .status(ConversationStatus::Resolved)
+        .build();
     h.reply("conversations.update", Ok(json!(c1)));
     assert!(h.app.inbox.get("c1").is_none());
     assert_eq!(h.app.inbox.selected_id(), Some("c2"));
@@ -439,14 +589,20 @@ fn tab_cycles_the_panes() {
 #[test]
 fn status_follows_the_connection() {
     let mut h = open_demo();
-    h.net(NetEvent::Status(NetStatus::Retrying { after: Duration::from_secs(4), reason: "closed (1012)".into() }));
+    h.net(NetEvent::Status(NetStatus::Retrying {
+        after: Duration::from_secs(4),
+        reason: "closed (1012)".into(),
+    }));
     assert!(matches!(h.app.conn, Conn::Retrying { .. }));
     assert!(h.render().contains("reconnecting in 4 s"));
     h.app.take_dirty();
     h.send(Event::Tick(now() + jiff::SignedDuration::from_secs(1)));
     assert!(h.app.take_dirty(), "the countdown redraws");
     assert!(h.render().contains("reconnecting in 3 s"));
-    h.net(NetEvent::Status(NetStatus::Stopped { reason: "token invalid or revoked (4401)".into(), new_token: true }));
+    h.net(NetEvent::Status(NetStatus::Stopped {
+        reason: "token invalid or revoked (4401)".into(),
+        new_token: true,
+    }));
     assert!(h.render().contains("token refused"));
     let fx = h.key_with(KeyCode::Char('r'), KeyModifiers::CONTROL);
     assert!(fx.contains(&Effect::ReconnectNow) || h.app.focus == Focus::Composer);
@@ -460,10 +616,21 @@ fn a_resume_reloads_only_what_was_lost_and_a_reset_reloads_all() {
     h.drop_calls("gone");
     assert_eq!(h.app.inbox.load, Load::Stale);
     h.net(NetEvent::Connected(hello(owner(&[("acme", "Acme Shoes")]))));
-    let fx = h.net(NetEvent::Synced { stream: "tenant:acme".into() });
-    assert_eq!(calls(&fx, "conversations.list")[0]["filter"], json!({ "unread": true }));
-    assert!(calls(&fx, "conversations.history").is_empty(), "history was loaded: no reload");
-    let fx = h.net(NetEvent::Reset { stream: "tenant:acme".into(), reason: ResetReason::TooOld });
+    let fx = h.net(NetEvent::Synced {
+        stream: "tenant:acme".into(),
+    });
+    assert_eq!(
+        calls(&fx, "conversations.list")[0]["filter"],
+        json!({ "unread": true })
+    );
+    assert!(
+        calls(&fx, "conversations.history").is_empty(),
+        "history was loaded: no reload"
+    );
+    let fx = h.net(NetEvent::Reset {
+        stream: "tenant:acme".into(),
+        reason: ResetReason::TooOld,
+    });
     assert_eq!(calls(&fx, "conversations.list").len(), 1);
     assert_eq!(calls(&fx, "conversations.history")[0]["conversation"], "c1");
 }
@@ -472,8 +639,13 @@ fn a_resume_reloads_only_what_was_lost_and_a_reset_reloads_all() {
 fn scrolling_up_pages_older_history() {
     let mut h = demo((120, 40), false);
     h.key(KeyCode::Enter);
-    let page: Vec<_> = (0..100).map(|i| inbound(&format!("m{i:03}"), "c1", "line", &at(10, i % 60))).collect();
-    h.reply("conversations.history", Ok(json!({ "items": page, "next": "m000" })));
+    let page: Vec<_> = (0..100)
+        .map(|i| inbound(&format!("m{i:03}"), "c1", "line", &at(10, i % 60)))
+        .collect();
+    h.reply(
+        "conversations.history",
+        Ok(json!({ "items": page, "next": "m000" })),
+    );
     h.key(KeyCode::Esc);
     assert_eq!(h.app.focus, Focus::Thread);
     let mut asked = Vec::new();
@@ -498,8 +670,14 @@ fn ticks_redraw_only_when_a_shown_time_changes() {
 #[test]
 fn consent_and_status_changes_become_system_lines() {
     let mut h = open_demo();
-    let c = ConvBuilder::new("c1", "+14155550100").status(ConversationStatus::Resolved).build();
-    h.event("acme", kind::CONVERSATION_UPDATED, json!({ "conversation": c }));
+    let c = ConvBuilder::new("c1", "+14155550100")
+        .status(ConversationStatus::Resolved)
+        .build();
+    h.event(
+        "acme",
+        kind::CONVERSATION_UPDATED,
+        json!({ "conversation": c }),
+    );
     h.event(
         "acme",
         kind::CONSENT_CHANGED,
@@ -514,13 +692,18 @@ fn consent_and_status_changes_become_system_lines() {
             _ => None,
         })
         .collect();
-    assert_eq!(lines, ["Status: open → resolved", "Consent: opted out (STOP)"]);
+    assert_eq!(
+        lines,
+        ["Status: open → resolved", "Consent: opted out (STOP)"]
+    );
 }
 
 #[test]
 fn paste_goes_into_the_composer_without_controls() {
     let mut h = open_demo();
-    let fx = h.send(Event::Paste("line one\r\nline two\x1b]52;c;ZXZpbA==\x07".into()));
+    let fx = h.send(Event::Paste(
+        "line one\r\nline two\x1b]52;c;ZXZpbA==\x07".into(),
+    ));
     assert_eq!(h.app.composer.text(), "line one\nline two]52;c;ZXZpbA==");
     assert!(matches!(fx[0], Effect::Schedule { .. }));
 }

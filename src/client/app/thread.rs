@@ -32,7 +32,8 @@ pub struct SystemLine {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    Message(Message),
+    /// Boxed: a message is several times the size of a system line.
+    Message(Box<Message>),
     System(SystemLine),
 }
 
@@ -109,7 +110,7 @@ impl Thread {
 
     pub fn last_message(&self) -> Option<&Message> {
         self.items.iter().rev().find_map(|i| match i {
-            Item::Message(m) => Some(m),
+            Item::Message(m) => Some(&**m),
             Item::System(_) => None,
         })
     }
@@ -131,13 +132,13 @@ impl Thread {
                 return false;
             };
             // Status moves forward only: a late "dispatched" never hides "delivered".
-            if m.status.rank() < old.status.rank() || *old == m {
+            if m.status.rank() < old.status.rank() || **old == m {
                 return false;
             }
-            self.items[i] = Item::Message(m);
+            self.items[i] = Item::Message(Box::new(m));
             return true;
         }
-        self.insert(Item::Message(m));
+        self.insert(Item::Message(Box::new(m)));
         true
     }
 
@@ -171,7 +172,7 @@ impl Thread {
                 self.upsert(m);
             } else {
                 self.ids.insert(m.id.clone());
-                fresh.push(Item::Message(m));
+                fresh.push(Item::Message(Box::new(m)));
             }
         }
         if !fresh.is_empty() {

@@ -42,7 +42,16 @@ pub struct HelpOverlay {
 }
 
 impl HelpOverlay {
-    fn column(sections: &[(&str, &[(&str, &str)])], key_w: usize) -> Vec<Line<'static>> {
+    /// One column of sections, `width` cells wide; descriptions wrap under themselves.
+    fn column(sections: &[(&str, &[(&str, &str)])], width: usize) -> Vec<Line<'static>> {
+        let key_w = sections
+            .iter()
+            .flat_map(|(_, keys)| keys.iter().map(|(k, _)| text::width(k)))
+            .max()
+            .unwrap_or(0)
+            .min(width / 2)
+            + 2;
+        let what_w = width.saturating_sub(key_w + 2).max(8);
         let mut lines = Vec::new();
         for (i, (name, keys)) in sections.iter().enumerate() {
             if i > 0 {
@@ -50,10 +59,17 @@ impl HelpOverlay {
             }
             lines.push(Line::styled(name.to_string(), theme::bold()));
             for (k, what) in keys.iter() {
-                lines.push(Line::from(vec![
-                    Span::styled(format!("  {}", text::fit(k, key_w)), theme::key()),
-                    Span::raw(what.to_string()),
-                ]));
+                for (n, part) in text::wrap(what, what_w).into_iter().enumerate() {
+                    let key = if n == 0 {
+                        text::fit(k, key_w)
+                    } else {
+                        " ".repeat(key_w)
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("  {key}"), theme::key()),
+                        Span::raw(part),
+                    ]));
+                }
             }
         }
         lines
@@ -68,30 +84,30 @@ impl Widget for HelpOverlay {
         } else {
             area.width.saturating_sub(4).min(78)
         };
+        let cols: u16 = if wide { 2 } else { 1 };
+        let col_w = (w.saturating_sub(2) / cols).saturating_sub(1) as usize;
         let split = HELP.len().div_ceil(2);
-        let (left, right) = if wide {
-            (
-                Self::column(&HELP[..split], 22),
-                Self::column(&HELP[split..], 26),
-            )
+        let columns = if wide {
+            vec![
+                Self::column(&HELP[..split], col_w),
+                Self::column(&HELP[split..], col_w),
+            ]
         } else {
-            (Self::column(HELP, 22), Vec::new())
+            vec![Self::column(HELP, col_w)]
         };
-        let rows = left.len().max(right.len()) as u16 + 2;
+        let rows = columns.iter().map(Vec::len).max().unwrap_or(0) as u16;
         let h = (rows + 2).min(area.height.saturating_sub(2));
         let outer = centered(area, w, h);
         let inner = frame("Keys · Esc closes · ↑↓ scroll", outer, buf);
-        let cols = if wide { 2 } else { 1 };
-        let col_w = inner.width / cols;
-        for (c, lines) in [left, right].into_iter().enumerate().take(cols as usize) {
-            let x = inner.x + 1 + c as u16 * col_w;
+        for (c, lines) in columns.iter().enumerate() {
+            let x = inner.x + 1 + c as u16 * (col_w as u16 + 1);
             for (row, l) in lines
                 .iter()
                 .skip(self.scroll as usize)
                 .take(inner.height as usize)
                 .enumerate()
             {
-                buf.set_line(x, inner.y + row as u16, l, col_w.saturating_sub(2));
+                buf.set_line(x, inner.y + row as u16, l, col_w as u16);
             }
         }
     }

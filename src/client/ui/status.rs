@@ -168,7 +168,7 @@ impl Widget for StatusBar<'_> {
         }
         buf.set_line(area.x, area.y, &Line::from(left), area.width);
         let rw = text::width(&right) as u16;
-        if rw > 0 && rw + 1 <= area.width {
+        if rw > 0 && rw < area.width {
             buf.set_line(
                 area.right() - rw - 1,
                 area.y,
