@@ -233,16 +233,11 @@ impl Router {
         let later = self.held.split_off(&(now + 1));
         let due = std::mem::replace(&mut self.held, later);
         for id in due.into_values().flatten() {
-            if let Some(m) = self
-                .state
-                .pending_out
-                .get(&id)
-                .filter(|m| m.status == MessageStatus::Queued)
-                .cloned()
+            if let Some(m) = self.state.pending_out.get(&id)
+                && m.status == MessageStatus::Queued
+                && let Some(job) = self.job_for(m)
             {
-                if let Some(job) = self.job_for(&m) {
-                    batch.dispatch.push(job);
-                }
+                batch.dispatch.push(job);
             }
         }
     }

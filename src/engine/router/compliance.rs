@@ -119,18 +119,18 @@ impl Router {
                 blocked: true,
             });
         }
-        if let Some(t) = tenant {
-            if self.state.consent_of(t, subscriber) != ConsentState::OptedOut {
-                self.set_consent(
-                    t,
-                    subscriber,
-                    ConsentState::OptedOut,
-                    Some(&code.digits),
-                    None,
-                    source,
-                    batch,
-                );
-            }
+        if let Some(t) = tenant
+            && self.state.consent_of(t, subscriber) != ConsentState::OptedOut
+        {
+            self.set_consent(
+                t,
+                subscriber,
+                ConsentState::OptedOut,
+                Some(&code.digits),
+                None,
+                source,
+                batch,
+            );
         }
     }
 
