@@ -286,13 +286,13 @@ proptest! {
                     let m = &job.message;
                     let t = m.tenant.clone().unwrap_or_default();
                     let is_confirmation = m.author.as_deref() == Some("system:stop");
-                    if let Some(sent) = rig.claim(&job) {
-                        if !is_confirmation {
-                            prop_assert!(!blocked.contains(&(sent.code.clone(), sent.subscriber.clone())),
-                                "dispatched to a blocked (code, subscriber): {sent:?}");
-                            prop_assert!(!opted_out.contains(&(t, sent.subscriber.clone())),
-                                "dispatched from a tenant the subscriber opted out of: {sent:?}");
-                        }
+                    if let Some(sent) = rig.claim(&job)
+                        && !is_confirmation
+                    {
+                        prop_assert!(!blocked.contains(&(sent.code.clone(), sent.subscriber.clone())),
+                            "dispatched to a blocked (code, subscriber): {sent:?}");
+                        prop_assert!(!opted_out.contains(&(t, sent.subscriber.clone())),
+                            "dispatched from a tenant the subscriber opted out of: {sent:?}");
                     }
                 }
             }
