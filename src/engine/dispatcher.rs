@@ -54,12 +54,13 @@ impl Bucket {
         self.at = now;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.rate);
         let need = f64::from(parts.max(1)).min(self.rate);
-        if self.tokens >= need {
-            self.tokens -= need;
-            Duration::ZERO
-        } else {
-            Duration::from_secs_f64((need - self.tokens) / self.rate)
+        let wait = Duration::from_secs_f64(((need - self.tokens) / self.rate).max(0.0));
+        // A shortfall too small to wait for (float error) counts as available: a zero wait
+        // must always take the tokens, or a caller looping on it would spin.
+        if wait.is_zero() {
+            self.tokens = (self.tokens - need).max(0.0);
         }
+        wait
     }
 }
 
