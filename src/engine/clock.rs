@@ -58,6 +58,14 @@ pub fn fmt_ms(ms: i64) -> String {
     )
 }
 
+/// A stored time as people read it in a message: `2026-11-22 10:00 UTC`.
+pub fn human(rfc3339: &str) -> String {
+    match (rfc3339.get(..10), rfc3339.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => rfc3339.to_string(),
+    }
+}
+
 /// Parses an RFC 3339 time into ms since the epoch.
 pub fn parse_ms(s: &str) -> Option<i64> {
     s.parse::<jiff::Timestamp>()
@@ -83,5 +91,6 @@ mod tests {
         assert_eq!(parse_ms(&s), Some(ms));
         assert_eq!(month_of(ms), s[..7]);
         assert_eq!(fmt_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(human("2026-11-22T10:05:00.123Z"), "2026-11-22 10:05 UTC");
     }
 }

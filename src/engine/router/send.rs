@@ -182,7 +182,9 @@ impl Router {
                     ErrorCode::AttributionShifted,
                     format!(
                         "since {}, replies from {} on shared code {} go to another business; {hint}",
-                        h.since, t.subscriber, t.code.digits
+                        clock::human(&h.since),
+                        t.subscriber,
+                        t.code.digits
                     ),
                 )
                 .with_details(serde_json::json!({
