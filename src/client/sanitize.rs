@@ -8,31 +8,64 @@
 //! ones are replaced by their Unicode control pictures (so an agent can see that a message
 //! carried them), the invisible bidi controls are dropped, and tab and newline are kept for
 //! the layout code, which expands and splits them.
+//!
+//! It also takes apart the emoji sequences terminals draw at different widths (skin tones,
+//! zero-width joins between emoji, presentation selectors, tag sequences, flag pairs): the
+//! layout counts cells, and a terminal that draws a sequence one cell wider than counted
+//! shifts the rest of the line. What remains draws at the same width everywhere; a flag
+//! reads as its country letters, `[CA]`.
 
 use std::borrow::Cow;
 
 /// Returns `s` with every control that could act on a terminal made inert. Borrows when `s`
 /// is already clean, which is the common case.
 pub fn sanitize(s: &str) -> Cow<'_, str> {
-    match s.char_indices().find(|&(_, c)| needs_work(c)) {
-        None => Cow::Borrowed(s),
-        Some((first, _)) => {
-            let mut out = String::with_capacity(s.len() + 8);
-            out.push_str(&s[..first]);
-            let mut rest = s[first..].chars().peekable();
-            while let Some(c) = rest.next() {
-                if c == '\r' {
-                    // CR LF is a newline; a lone CR would move the cursor back over the line.
-                    if rest.peek() != Some(&'\n') {
-                        out.push('\n');
+    let Some((first, _)) = s.char_indices().find(|&(_, c)| needs_work(c)) else {
+        return Cow::Borrowed(s);
+    };
+    let mut out = String::with_capacity(s.len() + 8);
+    out.push_str(&s[..first]);
+    let mut rest = s[first..].chars().peekable();
+    while let Some(c) = rest.next() {
+        match c {
+            // CR LF is a newline; a lone CR would move the cursor back over the line.
+            '\r' if rest.peek() == Some(&'\n') => {}
+            '\r' => out.push('\n'),
+            c if is_regional_indicator(c) => {
+                let letter = |r: char| char::from(b'A' + (r as u32 - 0x1f1e6) as u8);
+                match rest.peek().copied().filter(|&n| is_regional_indicator(n)) {
+                    Some(n) => {
+                        rest.next();
+                        out.extend(['[', letter(c), letter(n), ']']);
                     }
-                    continue;
+                    None => out.push(letter(c)),
                 }
-                push_inert(&mut out, c);
             }
-            Cow::Owned(out)
+            c => push_inert(&mut out, c),
         }
     }
+    if out.contains('\u{200d}') {
+        out = drop_emoji_joins(&out);
+    }
+    Cow::Owned(out)
+}
+
+/// Drops a zero-width join next to an emoji (judged on what is left after the first pass,
+/// so that sanitizing twice changes nothing); a join inside a word of an Indic script stays.
+fn drop_emoji_joins(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '\u{200d}' {
+            let prev = out.chars().next_back();
+            let next = chars[i + 1..].iter().copied().find(|&n| n != '\u{200d}');
+            if prev.is_some_and(is_emoji) || next.is_some_and(is_emoji) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// True for a character the terminal must never receive as is (tab and newline are fine).
@@ -53,7 +86,26 @@ pub fn is_bidi_control(c: char) -> bool {
 }
 
 fn needs_work(c: char) -> bool {
-    is_forbidden(c) || matches!(c, '\u{2028}' | '\u{2029}')
+    is_forbidden(c)
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{200d}' | '\u{fe0e}' | '\u{fe0f}'
+        )
+        || is_width_ambiguous_emoji_part(c)
+}
+
+/// Pieces of emoji sequences whose drawn width differs between terminals.
+fn is_width_ambiguous_emoji_part(c: char) -> bool {
+    is_regional_indicator(c) || matches!(c, '\u{1f3fb}'..='\u{1f3ff}' | '\u{e0000}'..='\u{e007f}')
+}
+
+fn is_regional_indicator(c: char) -> bool {
+    matches!(c, '\u{1f1e6}'..='\u{1f1ff}')
+}
+
+/// Characters that take part in emoji sequences (pictographs and dingbats).
+fn is_emoji(c: char) -> bool {
+    matches!(c, '\u{1f000}'..='\u{1faff}' | '\u{2600}'..='\u{27bf}' | '\u{2b00}'..='\u{2bff}')
 }
 
 fn push_inert(out: &mut String, c: char) {
@@ -68,6 +120,8 @@ fn push_inert(out: &mut String, c: char) {
         '\u{7f}' => out.push('\u{2421}'),
         '\u{80}'..='\u{9f}' => out.push('\u{fffd}'),
         c if is_bidi_control(c) => {}
+        // Presentation selectors, skin tones and tags: the base character stays.
+        '\u{fe0e}' | '\u{fe0f}' | '\u{1f3fb}'..='\u{1f3ff}' | '\u{e0000}'..='\u{e007f}' => {}
         c => out.push(c),
     }
 }
@@ -95,6 +149,18 @@ mod tests {
     fn bidi_controls_are_dropped() {
         assert_eq!(sanitize("abc\u{202e}fed\u{202c}"), "abcfed");
         assert_eq!(sanitize("\u{2066}x\u{2069}\u{200f}\u{061c}"), "x");
+    }
+
+    #[test]
+    fn emoji_sequences_come_apart_into_fixed_widths() {
+        assert_eq!(sanitize("ok 👍🏽"), "ok 👍");
+        assert_eq!(sanitize("👨\u{200d}👩\u{200d}👧"), "👨👩👧");
+        assert_eq!(sanitize("❤\u{fe0f}"), "❤");
+        assert_eq!(sanitize("to Canada 🇨🇦!"), "to Canada [CA]!");
+        assert_eq!(sanitize("🇨"), "C");
+        // A join inside an Indic word is not an emoji join.
+        assert_eq!(sanitize("क्\u{200d}ष"), "क्\u{200d}ष");
+        assert!(matches!(sanitize("🚚 ok"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -129,6 +195,23 @@ mod tests {
             let out = sanitize(&s);
             prop_assert!(!out.chars().any(is_forbidden));
             // Clean output is a fixed point.
+            let again = sanitize(&out);
+            prop_assert_eq!(again.as_ref(), out.as_ref());
+        }
+
+        #[test]
+        fn emoji_heavy_input_sanitizes_once_for_all(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    Just('\u{200d}'), Just('\u{fe0f}'), Just('\u{1f3fd}'), Just('\u{1f1e8}'),
+                    Just('\u{1f1e6}'), Just('\u{2066}'), Just('😀'), Just('क'), Just('x'),
+                    Just('\r'), Just('\u{e0067}'),
+                ],
+                0..30,
+            )
+        ) {
+            let s: String = parts.into_iter().collect();
+            let out = sanitize(&s);
             let again = sanitize(&out);
             prop_assert_eq!(again.as_ref(), out.as_ref());
         }

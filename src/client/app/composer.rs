@@ -74,7 +74,7 @@ fn new_textarea(lines: Vec<String>) -> TextArea<'static> {
     let mut t = TextArea::new(lines);
     t.set_wrap_mode(WrapMode::WordOrGlyph);
     t.set_cursor_line_style(Style::default());
-    t.set_placeholder_text("Type a reply · Enter sends · Alt-Enter or Ctrl-J: new line");
+    t.set_placeholder_text("Type a reply · Enter sends · Alt-Enter: new line");
     t.set_max_histories(100);
     t
 }

@@ -261,7 +261,10 @@ impl App {
                 self.on_paste(&text, &mut fx);
             }
             Event::Net(net) => {
-                self.dirty = true;
+                // Ops traffic metrics are not shown: they change nothing on screen.
+                if !matches!(net, NetEvent::Live(_)) {
+                    self.dirty = true;
+                }
                 self.on_net(net, &mut fx);
             }
             Event::Timer(Timer::Preview { generation }) => self.preview_due(generation, &mut fx),

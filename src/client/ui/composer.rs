@@ -76,7 +76,7 @@ pub fn notes(app: &App, width: usize) -> Vec<Line<'static>> {
                     theme::warn()
                 };
                 let text = format!("! {}", sanitize(&w.message));
-                for l in text::wrap(&text, width).into_iter().take(2) {
+                for l in text::wrap(&text, width).into_iter().take(3) {
                     lines.push(Line::styled(l, style));
                 }
             }

@@ -58,7 +58,7 @@ pub fn areas(app: &App) -> Areas {
     }
 }
 
-/// Rows the composer wants: its text (1–6 rows), its notes (up to 4), and a border.
+/// Rows the composer wants: its text (1–6 rows), its notes (up to 6), and a border.
 fn composer_height(app: &App, width: u16) -> u16 {
     let inner = width.saturating_sub(2).max(1) as usize;
     let rows: usize = app
@@ -68,7 +68,7 @@ fn composer_height(app: &App, width: u16) -> u16 {
         .iter()
         .map(|l| text::wrapped_height(l, inner))
         .sum();
-    let notes = composer::notes(app, inner).len().min(4);
+    let notes = composer::notes(app, inner).len().min(6);
     (2 + rows.clamp(1, 6) + notes) as u16
 }
 
