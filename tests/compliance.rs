@@ -90,6 +90,7 @@ impl Rig {
             Hub::new(),
             tx,
             clock.clone() as Arc<dyn Clock>,
+            Default::default(),
         )
         .unwrap();
         Rig {

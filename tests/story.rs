@@ -537,3 +537,33 @@ async fn stop_blocks_everything_but_one_confirmation() {
         .await
         .expect("allowed again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_sees_live_traffic_and_metrics_count_it() {
+    let h = Harness::start().await;
+    let mut ops = h.client(Role::Ops, &[]).await;
+    h.inbound("t-1", DANA, "55123", "SHOES hi").await;
+    h.inbound("t-2", DANA, "55123", "still there?").await;
+    h.inbound("t-3", "+14155550188", "55123", "hello").await;
+    // Live frames carry no seq; sum the windows until all three messages are counted.
+    let (mut acme, mut unattributed) = (0, 0);
+    while acme < 2 || unattributed < 1 {
+        let f = ops.frame().await;
+        if f["op"] == "live" {
+            assert_eq!(f["kind"], "traffic");
+            assert!(f.get("seq").is_none());
+            acme += f["data"]["counts"]["inbound"]["acme"].as_u64().unwrap_or(0);
+            unattributed += f["data"]["counts"]["unattributed"].as_u64().unwrap();
+        }
+    }
+    assert_eq!((acme, unattributed), (2, 1));
+    let metrics = h.engine.metrics_text();
+    assert!(
+        metrics.contains("shortbox_inbound_total{tenant=\"acme\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("shortbox_unattributed_total 1"),
+        "{metrics}"
+    );
+}

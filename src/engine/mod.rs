@@ -11,6 +11,7 @@ pub mod hub;
 pub mod router;
 pub mod state;
 pub mod store;
+pub mod traffic;
 
 mod api;
 mod auth;
@@ -98,8 +99,8 @@ struct Inner {
     /// SHA-256 of the in-memory token of the local owner (embedded mode); never stored.
     local_owner: [u8; 32],
     local_owner_token: String,
-    inbound_total: AtomicU64,
     calls_total: AtomicU64,
+    traffic: Arc<traffic::Traffic>,
 }
 
 impl Engine {
@@ -131,12 +132,14 @@ impl Engine {
         );
         let hub = Hub::new();
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
+        let traffic = Arc::new(traffic::Traffic::default());
         let (router, handle, rx) = Router::new(
             config.clone(),
             Box::new(store),
             hub.clone(),
             dispatch_tx.clone(),
             clock,
+            traffic.clone(),
         )?;
         for job in router.pending_jobs() {
             let _ = dispatch_tx.send(job);
@@ -182,6 +185,26 @@ impl Engine {
             handle.clone(),
             Arc::new(carriers),
         ));
+        let live_hub = hub.clone();
+        let live_traffic = traffic.clone();
+        tokio::spawn(async move {
+            let period = std::time::Duration::from_secs(2);
+            let mut every = tokio::time::interval(period);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut last = live_traffic.snapshot();
+            loop {
+                every.tick().await;
+                let now = live_traffic.snapshot();
+                let delta = now.since(&last);
+                last = now;
+                let frame = serde_json::json!({
+                    "op": "live",
+                    "kind": "traffic",
+                    "data": { "window_ms": period.as_millis() as u64, "counts": delta },
+                });
+                live_hub.publish_live(Arc::from(frame.to_string()));
+            }
+        });
         let tick = handle.clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -213,8 +236,8 @@ impl Engine {
                 reader,
                 local_owner,
                 local_owner_token,
-                inbound_total: AtomicU64::new(0),
                 calls_total: AtomicU64::new(0),
+                traffic,
             }),
         })
     }
@@ -325,7 +348,6 @@ impl Engine {
                 "the engine is shutting down; retry later",
             )
         })?;
-        self.inner.inbound_total.fetch_add(1, Ordering::Relaxed);
         ack
     }
 
@@ -354,12 +376,17 @@ impl Engine {
 
     /// Prometheus text for `GET /metrics`.
     pub fn metrics_text(&self) -> String {
-        format!(
-            "# TYPE shortbox_inbound_total counter\nshortbox_inbound_total {}\n\
-             # TYPE shortbox_calls_total counter\nshortbox_calls_total {}\n",
-            self.inner.inbound_total.load(Ordering::Relaxed),
+        let mut out = self.inner.traffic.prometheus();
+        out.push_str(&format!(
+            "# HELP shortbox_calls_total Protocol calls received.\n# TYPE shortbox_calls_total counter\nshortbox_calls_total {}\n",
             self.inner.calls_total.load(Ordering::Relaxed)
-        )
+        ));
+        out
+    }
+
+    /// What the router has committed so far, by tenant.
+    pub fn traffic(&self) -> traffic::Counts {
+        self.inner.traffic.snapshot()
     }
 
     pub(crate) fn router(&self) -> &RouterHandle {

@@ -166,6 +166,7 @@ impl Router {
             });
             self.charge(&p.tenant, cost, batch);
             self.state.pending_out.insert(m.id.clone(), m.clone());
+            *batch.traffic.outbound.entry(p.tenant.clone()).or_default() += 1;
             self.emit(
                 batch,
                 &stream::tenant(&p.tenant),

@@ -365,6 +365,11 @@ impl Router {
             );
         }
         self.state.pending_out.insert(m.id.clone(), m.clone());
+        *batch
+            .traffic
+            .outbound
+            .entry(tenant.unwrap_or("-").to_string())
+            .or_default() += 1;
         batch.dispatch.push(DispatchJob {
             message: m,
             carrier: code.carrier.clone(),

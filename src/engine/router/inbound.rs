@@ -144,6 +144,7 @@ impl Router {
                 batch
                     .writes
                     .push(Write::Message(Box::new(message.clone()), extra));
+                batch.traffic.unattributed += 1;
                 let ack = InboundAck {
                     message: message.id.clone(),
                     routed: "unattributed",
@@ -166,6 +167,7 @@ impl Router {
         }
         message.tenant = Some(tenant.clone());
         message.routed_by = Some(routed_by);
+        *batch.traffic.inbound.entry(tenant.clone()).or_default() += 1;
 
         let mut cs = self.conversation_for(&tenant, &cmd.from, &code.digits);
         message.conversation = Some(cs.conv.id.clone());

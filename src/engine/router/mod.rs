@@ -138,6 +138,8 @@ pub(crate) struct Batch {
     pub touched: HashSet<String>,
     /// Inbound carrier ids seen in this batch (dedupe before they reach the store).
     pub seen_inbound: HashMap<(String, String), InboundAck>,
+    /// What this batch adds to the traffic counters once committed.
+    pub traffic: crate::engine::traffic::Counts,
 }
 
 impl Batch {
@@ -177,6 +179,7 @@ pub struct Router {
     hub: Hub,
     dispatch: mpsc::UnboundedSender<DispatchJob>,
     clock: Arc<dyn clock::Clock>,
+    traffic: Arc<crate::engine::traffic::Traffic>,
     /// Campaign messages waiting for quiet hours to end: release time (ms) → message ids.
     held: std::collections::BTreeMap<i64, Vec<String>>,
     now_ms: i64,
@@ -195,6 +198,7 @@ impl Router {
         hub: Hub,
         dispatch: mpsc::UnboundedSender<DispatchJob>,
         clock: Arc<dyn clock::Clock>,
+        traffic: Arc<crate::engine::traffic::Traffic>,
     ) -> Result<(Router, RouterHandle, mpsc::Receiver<Command>), super::EngineError> {
         let since = clock.now_ms() - 48 * 3600 * 1000;
         let snap = store
@@ -210,6 +214,7 @@ impl Router {
             hub,
             dispatch,
             clock,
+            traffic,
             held: Default::default(),
             now_ms,
             now: clock::fmt_ms(now_ms),
@@ -290,6 +295,7 @@ impl Router {
         self.now = clock::fmt_ms(self.now_ms);
         let mut batch = Batch::default();
         for cmd in commands {
+            batch.traffic.commands += 1;
             self.apply(cmd, &mut batch);
         }
         self.commit(batch);
@@ -321,6 +327,8 @@ impl Router {
             }
         };
         if committed {
+            batch.traffic.batches = 1;
+            self.traffic.add(&batch.traffic);
             if !batch.published.is_empty() {
                 self.hub.publish(std::mem::take(&mut batch.published));
             }

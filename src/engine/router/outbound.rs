@@ -82,6 +82,7 @@ impl Router {
             message: id.to_string(),
             state: None,
         });
+        batch.traffic.dispatched += 1;
         if let Some(cid) = &carrier_id {
             batch.writes.push(Write::MessageCarrier {
                 id: id.to_string(),
@@ -153,6 +154,9 @@ impl Router {
             return;
         }
         m.status = status;
+        if matches!(status, MessageStatus::Failed | MessageStatus::Undelivered) {
+            batch.traffic.failed += 1;
+        }
         if error.is_some() {
             m.error = error.clone();
         }

@@ -340,6 +340,7 @@ impl Router {
         self.state
             .pending_out
             .insert(message.id.clone(), message.clone());
+        *batch.traffic.outbound.entry(t.tenant.clone()).or_default() += 1;
         self.emit(
             batch,
             &stream::tenant(&t.tenant),
