@@ -29,7 +29,7 @@ id = "brisa"
 name = "Brisa Cafe"
 help_text = "Brisa help: brisa.example"
 stop_text = "Brisa: unsubscribed."
-keywords = [{ code = "55123", word = "BREW" }]
+keywords = [{ code = "55123", word = "BREW" }, { code = "55123", word = "BEANS", double_opt_in = true }]
 
 [[codes]]
 code = "55123"
@@ -415,4 +415,49 @@ fn spend_limit_refuses_and_notices_once_each() {
         .map(|e| e["data"]["percent"].as_u64().unwrap())
         .collect();
     assert_eq!(notices, [80, 100]);
+}
+
+#[test]
+fn double_opt_in_waits_for_yes() {
+    let mut rig = Rig::new(1_795_000_000_000);
+    let consents = |rig: &Rig| -> Vec<String> {
+        rig.events("tenant:brisa")
+            .iter()
+            .filter(|e| e["kind"] == "consent.changed")
+            .map(|e| e["data"]["consent"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // YES with nothing pending is an ordinary reply.
+    rig.inbound("+14155550105", "55123", "BREW hi");
+    rig.inbound("+14155550105", "55123", "yes");
+    assert!(consents(&rig).is_empty());
+    // The double opt-in keyword alone: pending, and a "reply YES" message.
+    rig.inbound("+14155550105", "55123", "Beans!");
+    assert_eq!(consents(&rig), ["pending"]);
+    let asks: Vec<String> = rig.jobs().iter().map(|j| j.message.body.clone()).collect();
+    assert!(asks.iter().any(|b| b.contains("reply YES")), "{asks:?}");
+    // A campaign does not reach a pending subscriber.
+    let (tx, mut rx) = oneshot::channel();
+    let params = CampaignParams {
+        tenant: "brisa".into(),
+        code: "55123".into(),
+        body: "Deal".into(),
+        to: None,
+    };
+    rig.router.apply_commands([Command::Campaign {
+        caller: caller("brisa", Role::Admin),
+        params,
+        answer: tx,
+    }]);
+    assert_eq!(rx.try_recv().unwrap().unwrap()["queued"], 0);
+    // YES completes it, with the welcome.
+    rig.inbound("+14155550105", "55123", "YES");
+    assert_eq!(consents(&rig), ["pending", "opted_in"]);
+    let welcome: Vec<String> = rig.jobs().iter().map(|j| j.message.body.clone()).collect();
+    assert!(
+        welcome
+            .iter()
+            .any(|b| b.contains("Msg&data rates may apply") && b.contains("STOP")),
+        "{welcome:?}"
+    );
 }

@@ -54,6 +54,17 @@ impl Script {
     }
 }
 
+/// The receipt a message gets for a roll in 0..1000: failed, none at all, or delivered.
+pub fn receipt_for(roll: u32, settings: &SimSettings) -> Option<MessageStatus> {
+    if roll < settings.failed_per_mille {
+        Some(MessageStatus::Failed)
+    } else if roll < settings.failed_per_mille + settings.silent_per_mille {
+        None
+    } else {
+        Some(MessageStatus::Delivered)
+    }
+}
+
 pub struct SimCarrier {
     id: String,
     settings: SimSettings,
@@ -85,14 +96,7 @@ impl SimCarrier {
 
     pub async fn send(&self, m: &Message) -> Result<String, String> {
         let carrier_id = format!("SIM{}", uuid::Uuid::new_v4().simple());
-        let roll = self.roll(0..1000) as u32;
-        let outcome = if roll < self.settings.failed_per_mille {
-            Some(MessageStatus::Failed)
-        } else if roll < self.settings.failed_per_mille + self.settings.silent_per_mille {
-            None
-        } else {
-            Some(MessageStatus::Delivered)
-        };
+        let outcome = receipt_for(self.roll(0..1000) as u32, &self.settings);
         if let Some(status) = outcome {
             let router = self.router.clone();
             let id = m.id.clone();
@@ -196,5 +200,47 @@ impl SimCarrier {
             }
             tracing::debug!(n, "simulated chatter");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcomes(seed: u64, settings: &SimSettings) -> Vec<Option<MessageStatus>> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..2000)
+            .map(|_| receipt_for(rng.random_range(0..1000), settings))
+            .collect()
+    }
+
+    #[test]
+    fn same_seed_same_run_and_shares_as_configured() {
+        let settings = SimSettings {
+            failed_per_mille: 30,
+            silent_per_mille: 10,
+            ..SimSettings::default()
+        };
+        let a = outcomes(7, &settings);
+        assert_eq!(a, outcomes(7, &settings), "a seed replays the same choices");
+        assert_ne!(a, outcomes(8, &settings));
+        let failed = a
+            .iter()
+            .filter(|o| **o == Some(MessageStatus::Failed))
+            .count();
+        let silent = a.iter().filter(|o| o.is_none()).count();
+        assert!((30..=100).contains(&failed), "about 3 % fail: {failed}");
+        assert!(
+            (5..=45).contains(&silent),
+            "about 1 % never get a receipt: {silent}"
+        );
+    }
+
+    #[test]
+    fn the_script_has_replies_in_both_languages() {
+        let s = Script::builtin();
+        assert!(s.subscribers.len() >= 10);
+        assert!(s.reply("+14155550101", 3).is_ascii());
+        assert_ne!(s.reply("+573005550101", 0), s.reply("+14155550101", 0));
     }
 }
