@@ -323,3 +323,56 @@ async fn a_replay_longer_than_a_page_is_complete_and_in_order() {
     );
     assert_eq!(seqs(&frames), ((cursor + 1)..=head).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_the_client_already_has_are_never_sent_twice() {
+    let t = TestEngine::start(DEMO).await;
+    let (epoch, cursor) = t.agent("acme").await.sync_fresh("tenant:acme").await;
+    post_inbound(&t, "missed", 600).await;
+    let (_, head) = t.agent("acme").await.sync_fresh("tenant:acme").await;
+
+    // While the client resumes, the hub keeps re-delivering events it is being replayed
+    // (as when a commit lands between the subscription and the position read).
+    let stop = Arc::new(AtomicBool::new(false));
+    let injector = {
+        let (hub, stop) = (t.engine.hub().clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let seq = cursor + 1 + i % (head - cursor);
+                let frame = json!({ "op": "ev", "stream": "tenant:acme", "epoch": "x", "seq": seq, "kind": "test.again", "ts": "", "data": {} });
+                hub.publish(vec![shortbox::engine::PublishedEvent {
+                    stream: Arc::from("tenant:acme"),
+                    seq,
+                    frame: Arc::from(frame.to_string()),
+                }]);
+                i += 1;
+                tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+            }
+            i
+        })
+    };
+    let mut client = t.agent("acme").await;
+    client
+        .sync(json!([{ "stream": "tenant:acme", "epoch": epoch, "after": cursor }]))
+        .await;
+    let mut frames = client
+        .collect_events_until(|v| v["op"] == "synced", 20_000)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stop.store(true, Ordering::Relaxed);
+    let injected = injector.await.expect("the injector stops");
+    assert!(injected > 0);
+    post_inbound(&t, "live", 1).await;
+    frames.extend(
+        client
+            .collect_events_until(|v| v["op"] == "ev" && v["seq"] == head + 1, 5000)
+            .await,
+    );
+
+    assert!(
+        frames.iter().all(|v| v["kind"] != "test.again"),
+        "a re-delivered event was sent again"
+    );
+    assert_eq!(seqs(&frames), ((cursor + 1)..=head + 1).collect::<Vec<_>>());
+}

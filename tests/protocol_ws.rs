@@ -288,7 +288,7 @@ async fn calls_over_the_rate_are_refused_rate_limited_and_the_connection_stays()
     let t = TestEngine::start(&demo_with("calls_per_second = 5")).await;
     let mut client = t.agent("acme").await;
     let mut reqs = Vec::new();
-    for _ in 0..14 {
+    for _ in 0..20 {
         reqs.push(client.send_call("no.such.method", json!({})).await);
     }
     let mut limited = 0;
@@ -306,10 +306,9 @@ async fn calls_over_the_rate_are_refused_rate_limited_and_the_connection_stays()
             Ok(v) => panic!("no.such.method answered {v}"),
         }
     }
-    assert!(
-        (3..=4).contains(&limited),
-        "a burst of 10 passes, the rest is limited: {limited}"
-    );
+    // A burst of twice the rate (10) passes; the rest is limited (a slow machine may refill a
+    // token or two while the burst arrives).
+    assert!((7..=10).contains(&limited), "{limited} of 20 limited");
     // Waiting refills the bucket.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let later = client
@@ -323,8 +322,16 @@ async fn calls_over_the_rate_are_refused_rate_limited_and_the_connection_stays()
 async fn a_flood_of_calls_closes_4108() {
     let t = TestEngine::start(&demo_with("calls_per_second = 5")).await;
     let mut client = t.agent("acme").await;
-    for _ in 0..40 {
-        client.send_call("no.such.method", json!({})).await;
+    // 10 pass, 20 are refused, then the connection closes; stop writing once it is gone.
+    for req in 0..200 {
+        let frame = json!({ "op": "call", "req": req, "method": "no.such.method", "params": {} });
+        if client
+            .try_send_message(Message::text(frame.to_string()))
+            .await
+            .is_err()
+        {
+            break;
+        }
     }
     let (code, reason) = client.expect_close(5000).await;
     assert_eq!(code, Some(4108), "{reason}");
@@ -343,9 +350,9 @@ async fn a_silent_client_is_closed_4103_after_two_heartbeats() {
 
 #[tokio::test]
 async fn a_client_that_answers_pings_stays_connected() {
-    let t = TestEngine::start(&demo_with("heartbeat_ms = 200")).await;
+    let t = TestEngine::start(&demo_with("heartbeat_ms = 250")).await;
     let mut client = t.agent("acme").await;
-    // Reading answers pings; nothing else arrives for five heartbeats.
+    // Reading answers pings; nothing else arrives for four heartbeats.
     assert_eq!(client.next_frame_timeout(1000).await, None);
     assert!(
         client
@@ -383,4 +390,61 @@ async fn a_client_that_stops_reading_is_closed_4101() {
     }
     let (code, _) = client.expect_close(10_000).await;
     assert_eq!(code, Some(4101));
+}
+
+#[tokio::test]
+async fn live_frames_reach_only_connections_that_follow_ops() {
+    let t = TestEngine::start(DEMO).await;
+    let mut ops = WsClient::connect(t.addr, &t.token(Role::Ops, &[]).await)
+        .await
+        .expect("ops connects");
+    let mut agent = t.agent("acme").await;
+    let mut unsynced = WsClient::connect(t.addr, &t.token(Role::Ops, &[]).await)
+        .await
+        .expect("ops connects");
+    ops.sync_fresh("ops").await;
+    agent.sync_fresh("tenant:acme").await;
+
+    t.engine.hub().publish_live(Arc::from(
+        r#"{"op":"live","kind":"test.ping","data":{"n":1}}"#,
+    ));
+    let frames = ops
+        .collect_events_until(|v| v["kind"] == "test.ping", 5000)
+        .await;
+    assert_eq!(frames.last().map(|v| v["op"].clone()), Some(json!("live")));
+    let stray = |f: &Option<Frame>| {
+        f.as_ref()
+            .and_then(Frame::json)
+            .is_some_and(|v| v["kind"] == "test.ping")
+    };
+    assert!(
+        !stray(&agent.next_frame_timeout(300).await),
+        "an agent does not follow ops"
+    );
+    assert!(
+        !stray(&unsynced.next_frame_timeout(300).await),
+        "live frames need a sync of ops"
+    );
+}
+
+#[tokio::test]
+async fn a_huge_frame_is_refused_with_1009_without_being_read() {
+    let t = TestEngine::start(DEMO).await;
+    let mut client = t.agent("acme").await;
+    // 8 MiB: the server refuses it from its header and swallows the rest unread.
+    let huge = format!(
+        r#"{{"op":"call","req":1,"method":"x","params":{{"pad":"{}"}}}}"#,
+        "a".repeat(8 << 20)
+    );
+    let _ = client.try_send_message(Message::text(huge)).await;
+    let (code, reason) = client.expect_close(5000).await;
+    assert_eq!(code, Some(1009), "{reason}");
+    // The engine still serves others.
+    let mut other = t.agent("acme").await;
+    assert!(
+        other
+            .call("codes.list", json!({ "tenant": "acme" }))
+            .await
+            .is_ok()
+    );
 }

@@ -105,7 +105,9 @@ pub(super) async fn run(
         alive,
     } = state;
     let settings = engine.settings();
-    let heartbeat = Duration::from_millis(settings.heartbeat_ms);
+    // The configuration checks heartbeat_ms >= 100; a zero period would panic the timers.
+    let heartbeat = Duration::from_millis(settings.heartbeat_ms.max(1));
+    let conn = uuid::Uuid::now_v7().to_string();
     let sub = engine.hub().subscribe(settings.connection_queue);
     let (sink, mut stream) = socket.split();
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
@@ -133,12 +135,16 @@ pub(super) async fn run(
             discard: false,
         }
     } else {
-        match session.hello().await {
+        match session.hello(&conn).await {
             Some(end) => end,
             None => session.serve(&mut stream, &mut shutdown).await,
         }
     };
 
+    match &end {
+        End::Gone => tracing::debug!(conn, "session ended by the client"),
+        End::Close { code, reason, .. } => tracing::debug!(conn, code, reason, "session closed"),
+    }
     if let End::Close {
         code,
         reason,
@@ -179,11 +185,11 @@ impl Drop for Session {
 }
 
 impl Session {
-    async fn hello(&mut self) -> Option<End> {
+    async fn hello(&mut self, conn: &str) -> Option<End> {
         let frame = ServerFrame::Hello(Hello {
             proto: PROTO,
             server: format!("shortbox/{}", env!("CARGO_PKG_VERSION")),
-            conn: uuid::Uuid::now_v7().to_string(),
+            conn: conn.to_string(),
             heartbeat_ms: self.engine.settings().heartbeat_ms,
             principal: self.who.principal.clone(),
             streams: self.who.streams.clone(),

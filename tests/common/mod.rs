@@ -480,6 +480,11 @@ impl WsClient {
         }
     }
 
+    /// Sends a frame; an error once the server has closed.
+    pub async fn try_send_message(&mut self, message: Message) -> Result<(), tungstenite::Error> {
+        self.ws.send(message).await
+    }
+
     pub async fn send_message(&mut self, message: Message) {
         self.ws.send(message).await.expect("the frame is sent");
     }
