@@ -377,6 +377,37 @@ impl Engine {
     /// Prometheus text for `GET /metrics`.
     pub fn metrics_text(&self) -> String {
         let mut out = self.inner.traffic.prometheus();
+        let hub = self.inner.hub.stats();
+        for (name, kind, help, value) in [
+            (
+                "shortbox_connections",
+                "gauge",
+                "Open WebSocket connections.",
+                hub.connections as u64,
+            ),
+            (
+                "shortbox_slow_consumers_total",
+                "counter",
+                "Connections closed as slow consumers (4101).",
+                hub.slow_consumers_total,
+            ),
+            (
+                "shortbox_events_delivered_total",
+                "counter",
+                "Events queued to connections.",
+                hub.delivered_total,
+            ),
+            (
+                "shortbox_live_dropped_total",
+                "counter",
+                "Live frames skipped for busy connections.",
+                hub.live_dropped_total,
+            ),
+        ] {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
         out.push_str(&format!(
             "# HELP shortbox_calls_total Protocol calls received.\n# TYPE shortbox_calls_total counter\nshortbox_calls_total {}\n",
             self.inner.calls_total.load(Ordering::Relaxed)
