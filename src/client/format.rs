@@ -63,6 +63,22 @@ pub fn date_time(t: &str, tz: &TimeZone) -> String {
     }
 }
 
+/// `2026-11-22 08:02` in `tz`: a date that reads the same in every language.
+pub fn date_ymd_hm(t: &str, tz: &TimeZone) -> String {
+    match parse_time(t) {
+        Some(t) => t
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M")
+            .to_string(),
+        None => t.to_string(),
+    }
+}
+
+/// The country of a subscriber number (ISO alpha-2), from the number itself.
+pub fn subscriber_country(e164: &str) -> Option<String> {
+    Msisdn::parse(e164).ok().map(|m| m.country().to_string())
+}
+
 thread_local! {
     /// Formatted numbers: formatting parses the number again, and a frame shows dozens.
     static PHONES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
@@ -151,6 +167,12 @@ mod tests {
         assert_eq!(money(23_700), "$0.0237");
         assert_eq!(money(100_000_000), "$100.0000");
         assert_eq!(code_badge("55123", CodeKind::Shared, "US"), "S 55123 US");
+        assert_eq!(subscriber_country("+573001234567").as_deref(), Some("CO"));
+        assert_eq!(subscriber_country("nope"), None);
+        assert_eq!(
+            date_ymd_hm("2026-11-22T08:02:00.000Z", &TimeZone::UTC),
+            "2026-11-22 08:02"
+        );
     }
 
     #[test]

@@ -54,6 +54,23 @@ pub fn agent(tenants: &[(&str, &str)]) -> Principal {
     principal(Role::Agent, tenants)
 }
 
+/// An ops login: no tenants of its own, the `ops` stream only.
+pub fn ops_login() -> Principal {
+    Principal {
+        agent: "ag_olga".into(),
+        name: "Olga".into(),
+        role: Role::Ops,
+        tenants: Vec::new(),
+    }
+}
+
+/// A `hello` listing one stream per tenant of `p`, and `ops`.
+pub fn hello_with_ops(p: Principal) -> Hello {
+    let mut h = hello(p);
+    h.streams.push(stream::OPS.into());
+    h
+}
+
 /// A `hello` listing one stream per tenant of `p`.
 pub fn hello(p: Principal) -> Hello {
     let streams = p.tenants.iter().map(|t| stream::tenant(&t.id)).collect();
@@ -180,6 +197,12 @@ impl ConvBuilder {
 
     pub fn consent(mut self, c: ConsentState) -> Self {
         self.0.consent = c;
+        self
+    }
+
+    /// The subscriber wrote something that reads like an opt-out request.
+    pub fn intent(mut self) -> Self {
+        self.0.opt_out_intent = true;
         self
     }
 
@@ -326,6 +349,20 @@ impl Harness {
         self.net(NetEvent::Event(e))
     }
 
+    /// An event on the `ops` stream with the next `seq`.
+    pub fn ops_event(&mut self, kind: &str, data: Value) -> Vec<Effect> {
+        self.seq += 1;
+        let e = crate::protocol::Event {
+            stream: stream::OPS.into(),
+            epoch: "E1".into(),
+            seq: self.seq,
+            kind: kind.into(),
+            ts: at(11, 59),
+            data,
+        };
+        self.net(NetEvent::Event(e))
+    }
+
     pub fn terminal(&self) -> Terminal<TestBackend> {
         let (w, h) = self.app.size;
         let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
@@ -431,6 +468,25 @@ pub fn demo_conversations() -> Vec<Conversation> {
             ))
             .build(),
     ]
+}
+
+/// An unattributed inbound message (no tenant, no conversation) on the shared code.
+pub fn unattributed(id: &str, subscriber: &str, body: &str, when: &str) -> Message {
+    Message {
+        conversation: None,
+        tenant: None,
+        subscriber: subscriber.into(),
+        ..inbound(id, "", body, when)
+    }
+}
+
+/// A consent history answer: (state, at, source) oldest first.
+pub fn consent_history(consent: &str, blocked: bool, items: &[(&str, &str, &str)]) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(state, at, source)| json!({ "state": state, "at": at, "message": null, "source": source }))
+        .collect();
+    json!({ "consent": consent, "code_blocked": blocked, "items": items })
 }
 
 /// The thread of `c1` in the demo scene.

@@ -36,7 +36,10 @@ impl App {
         }
         self.focus = focus;
         self.composer.set_focused(focus == Focus::Composer);
-        if focus != Focus::Inbox {
+        if focus == Focus::Inbox {
+            // The subscriber pane stands in the inbox's column: going back closes it.
+            self.subscriber_pane = false;
+        } else {
             self.mark_read(fx);
         }
     }
@@ -55,8 +58,15 @@ impl App {
             self.composer.open(&c.id);
             self.thread = Some(Thread::new(c));
             self.load_latest(fx);
+            self.load_consent(false, fx);
         }
-        self.focus_on(Focus::Composer, fx);
+        // Nothing can be typed to an opted-out subscriber: the thread takes the keyboard.
+        let focus = if self.composer_closed().is_some() {
+            Focus::Thread
+        } else {
+            Focus::Composer
+        };
+        self.focus_on(focus, fx);
     }
 
     pub(super) fn load_latest(&mut self, fx: &mut Vec<Effect>) {
@@ -276,6 +286,7 @@ impl App {
                 code: c.code.clone(),
                 since: c.attribution.since.clone(),
                 alternatives: self.dedicated_in(&c.country),
+                selected: 0,
             };
             self.overlay = Some(Overlay::Attribution(prompt));
             return;
@@ -351,7 +362,10 @@ impl App {
             q.push_str(&text.replace(['\n', '\r', '\t'], " "));
             return;
         }
-        if self.focus == Focus::Composer && !self.composer.is_locked() && self.composer.paste(text)
+        if self.focus == Focus::Composer
+            && self.composer_closed().is_none()
+            && !self.composer.is_locked()
+            && self.composer.paste(text)
         {
             self.schedule_preview(fx);
         }
@@ -436,6 +450,8 @@ impl App {
     pub(super) fn set_tenant(&mut self, tenant: String, load: bool, fx: &mut Vec<Effect>) {
         self.composer.close();
         self.thread = None;
+        self.consent = None;
+        self.subscriber_pane = false;
         self.focus = Focus::Inbox;
         self.tenant_news.remove(&tenant);
         self.tenant = Some(tenant);
@@ -526,6 +542,7 @@ impl App {
         if self.composer.preview == Preview::Waiting {
             self.request_preview(fx);
         }
+        self.load_consent(false, fx);
         self.load_more_if_needed(fx);
     }
 }

@@ -11,7 +11,9 @@ use serde_json::Value;
 use super::composer::Preview;
 use super::inbox::Load;
 use super::thread::{Older, SystemLine, Tone as LineTone};
-use super::{App, AttributionPrompt, Conn, Effect, Focus, Overlay, Purpose, Session, Tone};
+use super::{
+    App, AttributionPrompt, Conn, Effect, Focus, Overlay, Purpose, Session, Tone, subscriber,
+};
 use crate::client::format;
 use crate::client::net::{CallId, NetEvent, NetStatus};
 use crate::protocol::{
@@ -46,10 +48,14 @@ impl App {
             NetEvent::Synced { stream } => {
                 if self.is_current(&stream) {
                     self.refresh_stale(fx);
+                } else if stream == stream::OPS && self.ops.load == Load::Stale {
+                    self.load_unattributed(fx);
                 }
             }
             NetEvent::Reset { stream, reason } => {
-                if self.is_current(&stream) {
+                if stream == stream::OPS {
+                    self.ops_reset(fx);
+                } else if self.is_current(&stream) {
                     self.reload_all(fx);
                     if reason != ResetReason::Fresh {
                         self.notify(
@@ -96,6 +102,12 @@ impl App {
                 }
             }
         }
+        if self.has_ops() && self.tenant.is_none() {
+            // An ops login has no inbox of its own: its screen is the ops view.
+            self.screen = super::Screen::Ops;
+        } else if !self.has_ops() {
+            self.screen = super::Screen::Inbox;
+        }
         // A tenant without a stream will not be reset or synced: load it now.
         let has_stream = self
             .tenant
@@ -117,9 +129,10 @@ impl App {
         if self.composer.preview == Preview::Waiting {
             self.request_preview(fx);
         }
+        self.load_consent(true, fx);
     }
 
-    fn apply_conversation(&mut self, c: Conversation) {
+    pub(super) fn apply_conversation(&mut self, c: Conversation) {
         if let Some(t) = self.thread.as_mut().filter(|t| t.conversation.id == c.id) {
             t.conversation = c.clone();
         }
@@ -143,6 +156,9 @@ impl App {
     }
 
     fn on_event(&mut self, e: Event, fx: &mut Vec<Effect>) {
+        if e.stream == stream::OPS {
+            return self.on_ops_event(&e);
+        }
         let Some(tenant) = stream::tenant_of(&e.stream) else {
             return;
         };
@@ -244,10 +260,10 @@ impl App {
                 };
                 let state = match data.consent {
                     ConsentState::None => "none",
-                    ConsentState::Pending => "pending confirmation",
-                    ConsentState::OptedIn => "opted in",
-                    ConsentState::OptedOut => "opted out",
+                    state => subscriber::consent_word(state),
                 };
+                let me = self.principal().map(|p| p.agent.clone());
+                let source = subscriber::source_label(&data.source, me.as_deref());
                 let open_sub = self
                     .thread
                     .as_ref()
@@ -258,25 +274,35 @@ impl App {
                     } else {
                         LineTone::Info
                     };
-                    self.system_line(&e, &id, format!("Consent: {state} ({})", data.source), tone);
+                    self.system_line(&e, &id, format!("Consent: {state} ({source})"), tone);
                 }
                 if let Some(c) = data.conversation {
                     self.apply_conversation(c);
                 }
+                self.consent_changed(&data.subscriber, fx);
             }
             kind::SPEND_NOTICE => {
                 let Ok(d) = parse::<SpendNoticeData>(e.data.clone()) else {
                     return;
                 };
+                let (tone, what) = if d.percent >= 100 {
+                    (
+                        Tone::Error,
+                        "Spend limit reached: paid sends are refused until next month",
+                    )
+                } else {
+                    (Tone::Warn, "Spend near this month's limit")
+                };
                 self.notify(
-                    Tone::Warn,
+                    tone,
                     format!(
-                        "Spend at {}% of this month's limit ({} of {})",
+                        "{what} ({}%: {} of {})",
                         d.percent,
                         format::money(d.spent_micros),
                         format::money(d.limit_micros)
                     ),
                 );
+                self.spend.insert(d.tenant.clone(), d);
             }
             _ => {}
         }
@@ -394,6 +420,14 @@ impl App {
                     }
                 }
             }
+            Purpose::Consent { conversation } => self.on_consent_answer(conversation, result),
+            Purpose::OptOut { subscriber, .. } => self.on_opt_out_answer(&subscriber, result, fx),
+            Purpose::Unattributed => self.on_queue_answer(result),
+            Purpose::Assign {
+                message,
+                subscriber,
+                tenant,
+            } => self.on_assign_answer(&message, &subscriber, &tenant, result),
         }
     }
 
@@ -455,6 +489,7 @@ impl App {
             code: code.unwrap_or_default(),
             since,
             alternatives,
+            selected: 0,
         }));
     }
 
@@ -505,6 +540,22 @@ impl App {
                 }
             }
             Purpose::Codes { .. } => self.codes_loading = false,
+            Purpose::Consent { conversation } => self.consent_lost(&conversation),
+            Purpose::OptOut { subscriber, .. } => {
+                let who = format::phone(&subscriber).into_owned();
+                self.notify(
+                    Tone::Warn,
+                    format!(
+                        "The connection dropped before the engine answered: check the subscriber \
+                         pane (s) to see whether the opt-out for {who} was recorded"
+                    ),
+                );
+            }
+            Purpose::Unattributed => self.ops.load = Load::Stale,
+            Purpose::Assign { tenant, .. } => self.notify(
+                Tone::Warn,
+                format!("Could not assign to {tenant}: the connection dropped"),
+            ),
         }
     }
 }

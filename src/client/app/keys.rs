@@ -5,7 +5,7 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::inbox::View;
-use super::{App, Effect, Focus, Overlay, Tone};
+use super::{App, AttributionPrompt, Effect, Focus, Overlay, Screen, Tone};
 
 /// Every key, grouped as the help overlay shows them.
 pub const HELP: &[(&str, &[(&str, &str)])] = &[
@@ -25,6 +25,7 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("PgUp PgDn / g G", "page, first, last"),
             ("Enter / →", "open the conversation and reply"),
             ("1–5", "All · Unread · Attribution lost · Open · Resolved"),
+            ("6", "ops view (ops and owner logins)"),
             ("/", "search number, name or text (Esc clears)"),
             ("t / T", "next / previous tenant"),
         ],
@@ -36,6 +37,11 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("u", "mark unread"),
             ("a", "assign to me"),
             ("c", "switch the code replies go out on"),
+            ("s", "subscriber pane: consent, its history, code block"),
+            (
+                "o / Ctrl-O",
+                "record an opt-out the subscriber asked for (asks y/n; Ctrl-O in the composer)",
+            ),
         ],
     ),
     (
@@ -61,20 +67,44 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         "Before a send where attribution is lost",
         &[
             ("r", "reclaim the code and send"),
-            ("d", "switch to the tenant's dedicated code and send"),
+            ("d", "send from the chosen dedicated code instead"),
+            (
+                "↑↓ / 1–9",
+                "choose among several dedicated codes (a digit sends)",
+            ),
             ("Esc", "cancel, keep the text"),
+        ],
+    ),
+    (
+        "Ops view (6)",
+        &[
+            ("↑↓ / j k", "move in the unattributed queue"),
+            (
+                "Enter / a",
+                "assign the message to a tenant (pick one, or type its id)",
+            ),
+            ("R", "reload the queue"),
+            ("Esc / 6 / 1–5", "back to the inbox"),
         ],
     ),
     (
         "Inbox marks",
         &[
             ("●", "unread"),
-            (
-                "S 55123 US / D 77001 US",
-                "shared / dedicated code, country",
-            ),
+            ("S 55123 US", "shared code and its country (D: dedicated)"),
             ("LOST", "replies on this shared code go to another business"),
-            ("OPTED OUT", "the subscriber opted out: no sends"),
+            ("OPTED OUT", "the subscriber opted out: nothing can be sent"),
+            (
+                "STOP?",
+                "a message reads like an opt-out request: o records it",
+            ),
+        ],
+    ),
+    (
+        "Preview under the composer",
+        &[
+            ("✗", "a rule that refuses this message as it stands"),
+            ("!", "a notice: it goes out, but read it first"),
         ],
     ),
 ];
@@ -97,6 +127,9 @@ impl App {
         if ctrl(&key, 'r') && self.focus != Focus::Composer {
             fx.push(Effect::ReconnectNow);
             return;
+        }
+        if self.screen == Screen::Ops {
+            return self.ops_key(key, fx);
         }
         if self.search.is_some() {
             return self.search_key(key, fx);
@@ -137,17 +170,9 @@ impl App {
                 KeyCode::Char('n' | 'N') | KeyCode::Esc => {}
                 _ => self.overlay = Some(Overlay::ConfirmQuit { unsent }),
             },
-            Overlay::Attribution(prompt) => match key.code {
-                KeyCode::Char('r') => self.send_now(&prompt.conversation, true, None, fx),
-                KeyCode::Char('d') if !prompt.alternatives.is_empty() => {
-                    let code = prompt.alternatives[0].clone();
-                    self.send_now(&prompt.conversation, false, Some(code), fx);
-                }
-                KeyCode::Esc => {
-                    self.notify(Tone::Info, "Not sent; the text is still in the composer")
-                }
-                _ => self.overlay = Some(Overlay::Attribution(prompt)),
-            },
+            Overlay::Attribution(prompt) => self.attribution_key(prompt, key, fx),
+            Overlay::ConfirmOptOut(prompt) => self.opt_out_key(prompt, key, fx),
+            Overlay::AssignTenant(picker) => self.assign_key(picker, key, fx),
             Overlay::CodePicker {
                 conversation,
                 codes,
@@ -187,6 +212,38 @@ impl App {
         }
     }
 
+    /// The question before a send where attribution is lost: reclaim, or send from one of
+    /// the dedicated codes (chosen with the arrows, or by its number), or cancel.
+    fn attribution_key(&mut self, mut p: AttributionPrompt, key: KeyEvent, fx: &mut Vec<Effect>) {
+        let n = p.alternatives.len();
+        let pick = match key.code {
+            KeyCode::Char('r') => return self.send_now(&p.conversation, true, None, fx),
+            KeyCode::Char('d') if n > 0 => Some(p.selected.min(n - 1)),
+            KeyCode::Char(c @ '1'..='9') if ((c as u8 - b'1') as usize) < n => {
+                Some((c as u8 - b'1') as usize)
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                p.selected = (p.selected + 1).min(n.saturating_sub(1));
+                None
+            }
+            KeyCode::Up | KeyCode::Char('k') => {
+                p.selected = p.selected.saturating_sub(1);
+                None
+            }
+            KeyCode::Esc => {
+                return self.notify(Tone::Info, "Not sent; the text is still in the composer");
+            }
+            _ => None,
+        };
+        match pick {
+            Some(i) => {
+                let code = p.alternatives[i].clone();
+                self.send_now(&p.conversation, false, Some(code), fx);
+            }
+            None => self.overlay = Some(Overlay::Attribution(p)),
+        }
+    }
+
     fn search_key(&mut self, key: KeyEvent, fx: &mut Vec<Effect>) {
         let Some(q) = self.search.as_mut() else {
             return;
@@ -218,6 +275,13 @@ impl App {
             KeyCode::Esc => self.focus_on(Focus::Thread, fx),
             KeyCode::Tab => self.focus_on(Focus::Inbox, fx),
             KeyCode::BackTab => self.focus_on(Focus::Thread, fx),
+            KeyCode::Char('o') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.ask_opt_out()
+            }
+            _ if self.composer_closed().is_some() => {
+                let why = self.composer_closed().unwrap_or_default();
+                self.notify(Tone::Warn, format!("Closed: {why}"));
+            }
             KeyCode::Enter if !alt_or_shift => self.send(fx),
             _ if self.composer.is_locked() => {
                 self.notify(
@@ -258,12 +322,15 @@ impl App {
                 let view = View::EVERY[(c as u8 - b'1') as usize];
                 self.set_view(view, fx);
             }
+            KeyCode::Char('6') => self.toggle_ops(fx),
             KeyCode::Char('t') => self.switch_tenant(1, fx),
             KeyCode::Char('T') => self.switch_tenant(-1, fx),
             KeyCode::Char('r') => self.toggle_resolved(fx),
             KeyCode::Char('u') => self.mark_unread(fx),
             KeyCode::Char('a') => self.assign_to_me(fx),
             KeyCode::Char('c') => self.pick_code(fx),
+            KeyCode::Char('o') => self.ask_opt_out(),
+            KeyCode::Char('s') => self.toggle_subscriber_pane(fx),
             _ => return false,
         }
         true
@@ -332,5 +399,26 @@ impl App {
             (i + n - 1) % n
         };
         self.focus_on(order[next], fx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HELP;
+
+    /// `docs/client.md` lists every key of the help overlay, word for word.
+    #[test]
+    fn the_client_guide_lists_every_key_of_the_help() {
+        let guide = include_str!("../../../docs/client.md");
+        for (section, keys) in HELP {
+            assert!(
+                guide.contains(&format!("### {section}\n")),
+                "docs/client.md has no section {section:?}"
+            );
+            for (key, what) in *keys {
+                let row = format!("| `{key}` | {what} |");
+                assert!(guide.contains(&row), "docs/client.md lacks the row {row}");
+            }
+        }
     }
 }

@@ -8,17 +8,24 @@
 //!
 //! Submodules: `inbox` and `thread` hold data, `composer` the reply being written, `keys`
 //! maps keys to actions, `actions` carries the actions out, `incoming` applies what the
-//! engine said.
+//! engine said; `subscriber` holds consent (the subscriber pane, recording an opt-out) and
+//! `ops` the cross-tenant view (unattributed queue, attribution changes).
 
 mod actions;
 pub mod composer;
 pub mod inbox;
 mod incoming;
 mod keys;
+pub mod ops;
+pub mod subscriber;
 pub mod thread;
 
 pub use keys::HELP;
 
+#[cfg(test)]
+mod ops_tests;
+#[cfg(test)]
+mod subscriber_tests;
 #[cfg(test)]
 mod tests;
 
@@ -34,6 +41,8 @@ use crate::client::net::{CallId, NetEvent};
 use crate::protocol::{CodeInfo, Principal};
 use composer::Composer;
 use inbox::Inbox;
+use ops::{AssignPicker, Ops};
+use subscriber::{ConsentView, OptOutPrompt};
 use thread::Thread;
 
 /// Everything the App reacts to.
@@ -81,6 +90,15 @@ pub enum Effect {
 /// How long the composer waits after the last keystroke before asking for a preview.
 pub const PREVIEW_DEBOUNCE: Duration = Duration::from_millis(250);
 
+/// What fills the screen between the two bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The tenant's inbox, thread and composer.
+    Inbox,
+    /// Ops: the unattributed queue and the live attribution changes across tenants.
+    Ops,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     Inbox,
@@ -112,6 +130,10 @@ pub enum Overlay {
         codes: Vec<CodeInfo>,
         selected: usize,
     },
+    /// "Record an opt-out for +1…? y/n"
+    ConfirmOptOut(OptOutPrompt),
+    /// Ops: which tenant gets an unattributed message.
+    AssignTenant(AssignPicker),
 }
 
 /// The question asked before sending where attribution was lost (domain rule A4).
@@ -122,6 +144,8 @@ pub struct AttributionPrompt {
     pub since: Option<String>,
     /// Dedicated codes of the tenant in the subscriber's country.
     pub alternatives: Vec<String>,
+    /// The alternative `d` sends from (when there are several, the agent chooses).
+    pub selected: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +190,19 @@ enum Purpose {
     Codes {
         tenant: String,
     },
+    Consent {
+        conversation: String,
+    },
+    OptOut {
+        conversation: String,
+        subscriber: String,
+    },
+    Unattributed,
+    Assign {
+        message: String,
+        subscriber: String,
+        tenant: String,
+    },
 }
 
 /// The session `hello` described.
@@ -206,7 +243,15 @@ pub struct App {
     /// Codes of the current tenant (`codes.list`).
     pub codes: Option<Vec<CodeInfo>>,
     codes_loading: bool,
+    pub screen: Screen,
     pub focus: Focus,
+    /// The subscriber pane is shown (beside the open conversation).
+    pub subscriber_pane: bool,
+    /// Consent of the open conversation's subscriber (`consent.history`), once asked for.
+    pub consent: Option<ConsentView>,
+    /// The latest `spend.notice` of each tenant, shown in the status bar for its month.
+    pub spend: HashMap<String, crate::protocol::SpendNoticeData>,
+    pub ops: Ops,
     pub overlay: Option<Overlay>,
     /// The search being typed (`/`), before it is applied.
     pub search: Option<String>,
@@ -233,7 +278,12 @@ impl App {
             composer: Composer::default(),
             codes: None,
             codes_loading: false,
+            screen: Screen::Inbox,
             focus: Focus::Inbox,
+            subscriber_pane: false,
+            consent: None,
+            spend: HashMap::new(),
+            ops: Ops::default(),
             overlay: None,
             search: None,
             notice: None,
@@ -279,6 +329,13 @@ impl App {
 
     pub fn is_online(&self) -> bool {
         self.conn == Conn::Online
+    }
+
+    /// Whether this session may see the ops stream (ops and owner).
+    pub fn has_ops(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_some_and(|s| s.streams.iter().any(|x| x == crate::protocol::stream::OPS))
     }
 
     pub fn principal(&self) -> Option<&Principal> {

@@ -1,9 +1,9 @@
 //! The network task: one WebSocket to the engine, kept alive for as long as the TUI runs.
 //!
 //! It connects (`Authorization: Bearer`, subprotocol `shortbox.v1`), reads `hello`, syncs
-//! every tenant stream from its cursor, passes events on in order and exactly once (see
-//! [`session`]), matches replies to calls, and reconnects with full-jitter back-off after
-//! anything but a close the protocol says not to retry. The App talks to it with
+//! every tenant stream (and `ops`, when listed) from its cursor, passes events on in order
+//! and exactly once (see [`session`]), matches replies to calls, and reconnects with
+//! full-jitter back-off after anything but a close the protocol says not to retry. The App talks to it with
 //! [`NetCommand`]s and hears from it through [`NetEvent`]s; a call made while there is no
 //! connection fails at once with [`NetEvent::CallFailed`], and the App decides what to retry.
 

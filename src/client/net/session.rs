@@ -170,7 +170,7 @@ impl<'c> Session<'c> {
         self.streams = h
             .streams
             .iter()
-            .filter(|s| stream::tenant_of(s).is_some())
+            .filter(|s| stream::tenant_of(s).is_some() || *s == stream::OPS)
             .cloned()
             .collect();
         let mut names: Vec<String> = self.streams.iter().cloned().collect();
@@ -294,18 +294,28 @@ mod tests {
     }
 
     #[test]
-    fn hello_syncs_tenant_streams_from_the_cursor() {
+    fn hello_syncs_tenant_and_ops_streams_from_the_cursor() {
         let mut cursors = Cursors::default();
         placed(&mut cursors, 41);
         let mut s = Session::new(&mut cursors);
         let mut out = Vec::new();
         let mut h = hello(owner(&[("acme", "Acme Shoes")]));
         h.streams.push("ops".into());
+        h.streams.push("something:else".into());
         s.on_frame(ServerFrame::Hello(h), &mut out);
         let sync = &syncs(&out)[0];
-        assert_eq!(sync.streams.len(), 1, "ops is not synced");
-        assert_eq!(sync.streams[0].epoch.as_deref(), Some("E"));
-        assert_eq!(sync.streams[0].after, Some(41));
+        let names: Vec<_> = sync.streams.iter().map(|s| s.stream.as_str()).collect();
+        assert_eq!(
+            names,
+            ["ops", "tenant:acme"],
+            "unknown kinds of stream are not synced"
+        );
+        assert_eq!(sync.streams[1].epoch.as_deref(), Some("E"));
+        assert_eq!(sync.streams[1].after, Some(41));
+        assert_eq!(
+            sync.streams[0].after, None,
+            "ops is new: a fresh reset places it"
+        );
     }
 
     #[test]

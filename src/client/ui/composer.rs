@@ -1,5 +1,7 @@
 //! The composer pane: the text area, then notes under it — the send in flight, the engine's
-//! refusal, and the live preview (encoding, segments, cost, every warning).
+//! refusal, and the live preview (encoding, segments, cost, every warning: the rules that
+//! would refuse the message first, marked ✗, then notices, marked !). When the subscriber
+//! opted out, the pane is closed and says why instead.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -13,6 +15,9 @@ use crate::client::format;
 use crate::client::sanitize::sanitize;
 use crate::client::text;
 use crate::protocol::Encoding;
+
+/// Rows the preview's warnings may wrap to before each is cut to one.
+const WARNING_ROWS: usize = 6;
 
 /// The notes under the text, wrapped to `width`.
 pub fn notes(app: &App, width: usize) -> Vec<Line<'static>> {
@@ -49,6 +54,14 @@ pub fn notes(app: &App, width: usize) -> Vec<Line<'static>> {
             ));
         }
         Preview::Ready(p) => {
+            let (blocking, notices): (Vec<_>, Vec<_>) = p.warnings.iter().partition(|w| w.blocking);
+            // Every warning gets at least its first line; all wrap when there is room.
+            let full: usize = p
+                .warnings
+                .iter()
+                .map(|w| text::wrapped_height(&format!("! {}", w.message), width))
+                .sum();
+            let each = if full <= WARNING_ROWS { usize::MAX } else { 1 };
             let enc = match p.encoding {
                 Encoding::Gsm7 => "GSM-7",
                 Encoding::Ucs2 => "UCS-2",
@@ -69,20 +82,42 @@ pub fn notes(app: &App, width: usize) -> Vec<Line<'static>> {
                 text::truncate(&text, width).into_owned(),
                 style,
             ));
-            for w in &p.warnings {
-                let style = if w.blocking {
-                    theme::error()
-                } else {
-                    theme::warn()
-                };
-                let text = format!("! {}", sanitize(&w.message));
-                for l in text::wrap(&text, width).into_iter().take(3) {
+            let marked = blocking
+                .iter()
+                .map(|w| ("✗", w, theme::error()))
+                .chain(notices.iter().map(|w| ("!", w, theme::notice())));
+            for (mark, w, style) in marked {
+                let text = format!("{mark} {}", sanitize(&w.message).replace('\n', " "));
+                let wrapped = text::wrap(&text, width);
+                let cut = wrapped.len() > each;
+                for (i, l) in wrapped.into_iter().take(each).enumerate() {
+                    let l = if cut && i + 1 == each {
+                        text::truncate(&format!("{l}…"), width).into_owned()
+                    } else {
+                        l
+                    };
                     lines.push(Line::styled(l, style));
                 }
             }
         }
     }
     lines
+}
+
+/// What a closed composer says instead of the text area, wrapped to `width`.
+pub fn closed_lines(app: &App, width: usize) -> Option<Vec<Line<'static>>> {
+    let why = app.composer_closed()?;
+    let mut lines: Vec<Line<'static>> = text::wrap(&format!("✗ Closed: {}", sanitize(&why)), width)
+        .into_iter()
+        .map(|l| Line::styled(l, theme::opted_out()))
+        .collect();
+    for l in text::wrap(
+        "Only the subscriber can opt back in, by texting START.",
+        width,
+    ) {
+        lines.push(Line::styled(l, theme::dim()));
+    }
+    Some(lines)
 }
 
 pub struct ComposerView<'a> {
@@ -104,7 +139,12 @@ impl Widget for ComposerView<'_> {
                 )
             })
             .unwrap_or_default();
-        let title = format!(" Reply{via} ");
+        let closed = app.composer_closed().is_some();
+        let title = if closed {
+            format!(" Reply{via} · closed ")
+        } else {
+            format!(" Reply{via} ")
+        };
         let block = Block::new()
             .borders(Borders::ALL)
             .border_style(if focused {
@@ -115,6 +155,12 @@ impl Widget for ComposerView<'_> {
             .title(Span::styled(title, theme::title()));
         let inner = block.inner(area);
         block.render(area, buf);
+        if let Some(lines) = closed_lines(app, inner.width as usize) {
+            for (i, l) in lines.iter().take(inner.height as usize).enumerate() {
+                buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+            }
+            return;
+        }
         let notes = notes(app, inner.width as usize);
         let shown = notes.len().min(inner.height.saturating_sub(1) as usize);
         let text_area = Rect {

@@ -211,7 +211,7 @@ pub fn row_lines(app: &App, c: &Conversation, width: usize) -> (Line<'static>, L
     (line1, truncate_spans(spans, width))
 }
 
-fn truncate_spans(spans: Vec<Span<'static>>, width: usize) -> Line<'static> {
+pub(super) fn truncate_spans(spans: Vec<Span<'static>>, width: usize) -> Line<'static> {
     let mut used = 0;
     let mut out = Vec::new();
     for s in spans {

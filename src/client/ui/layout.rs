@@ -3,12 +3,13 @@
 //!
 //! Wide terminals (72 columns and more) show the inbox beside the thread; narrow ones show
 //! the focused pane alone. The composer grows with its text up to six rows and never takes
-//! more than half the column.
+//! more than half the column. The subscriber pane takes the inbox's column (on a narrow
+//! terminal, the thread's place above the composer); the ops view takes the whole middle.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
 use super::{composer, thread};
-use crate::client::app::{App, Focus};
+use crate::client::app::{App, Focus, Screen};
 use crate::client::text;
 
 /// Below this width, one pane at a time.
@@ -21,6 +22,10 @@ pub struct Areas {
     /// The thread pane (with its border), when a column for it is shown.
     pub thread: Option<Rect>,
     pub composer: Option<Rect>,
+    /// The subscriber pane, when it is open.
+    pub subscriber: Option<Rect>,
+    /// The ops view, when it is on screen (nothing else is, between the bars).
+    pub ops: Option<Rect>,
     pub status: Rect,
 }
 
@@ -32,6 +37,18 @@ pub fn areas(app: &App) -> Areas {
         Constraint::Length(1),
     ])
     .areas(full);
+    if app.screen == Screen::Ops {
+        return Areas {
+            top,
+            inbox: None,
+            thread: None,
+            composer: None,
+            subscriber: None,
+            ops: Some(main),
+            status,
+        };
+    }
+    let pane = app.subscriber_pane && app.thread.is_some();
     let (inbox, right) = if main.width >= TWO_PANES_FROM {
         let w = (main.width * 2 / 5).clamp(30, 56);
         let [l, r] = Layout::horizontal([Constraint::Length(w), Constraint::Fill(1)]).areas(main);
@@ -41,7 +58,7 @@ pub fn areas(app: &App) -> Areas {
     } else {
         (None, Some(main))
     };
-    let (thread, composer) = match right {
+    let (mut thread, composer) = match right {
         Some(r) if app.thread.is_some() => {
             let h = composer_height(app, r.width).min(r.height / 2).max(3);
             let [t, c] = Layout::vertical([Constraint::Fill(1), Constraint::Length(h)]).areas(r);
@@ -49,18 +66,33 @@ pub fn areas(app: &App) -> Areas {
         }
         other => (other, None),
     };
+    let mut inbox = inbox;
+    let mut subscriber = None;
+    if pane {
+        if main.width >= TWO_PANES_FROM {
+            subscriber = inbox.take();
+        } else {
+            subscriber = thread.take();
+        }
+    }
     Areas {
         top,
         inbox,
         thread,
         composer,
+        subscriber,
+        ops: None,
         status,
     }
 }
 
-/// Rows the composer wants: its text (1–6 rows), its notes (up to 6), and a border.
+/// Rows the composer wants: its text (1–6 rows), its notes (up to 9), and a border; closed,
+/// the lines that say why.
 fn composer_height(app: &App, width: u16) -> u16 {
     let inner = width.saturating_sub(2).max(1) as usize;
+    if let Some(lines) = composer::closed_lines(app, inner) {
+        return 2 + lines.len() as u16;
+    }
     let rows: usize = app
         .composer
         .textarea()
@@ -68,7 +100,7 @@ fn composer_height(app: &App, width: u16) -> u16 {
         .iter()
         .map(|l| text::wrapped_height(l, inner))
         .sum();
-    let notes = composer::notes(app, inner).len().min(6);
+    let notes = composer::notes(app, inner).len().min(9);
     (2 + rows.clamp(1, 6) + notes) as u16
 }
 

@@ -7,8 +7,10 @@
 pub mod composer;
 pub mod inbox;
 pub mod layout;
+pub mod ops;
 pub mod overlays;
 pub mod status;
+pub mod subscriber;
 pub mod theme;
 pub mod thread;
 
@@ -17,8 +19,10 @@ use ratatui::Frame;
 use crate::client::app::{App, Overlay};
 use composer::ComposerView;
 use inbox::InboxView;
+use ops::{AssignDialog, OpsView};
 use overlays::{AttributionDialog, CodePicker, HelpOverlay, QuitDialog};
 use status::{StatusBar, TopBar};
+use subscriber::{OptOutDialog, SubscriberPane};
 use thread::ThreadView;
 
 /// Draws the whole screen for `app`. The App's `size` must match the frame's.
@@ -33,6 +37,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
     if let Some(r) = a.composer {
         frame.render_widget(ComposerView { app }, r);
+    }
+    if let Some(r) = a.subscriber {
+        frame.render_widget(SubscriberPane { app }, r);
+    }
+    if let Some(r) = a.ops {
+        frame.render_widget(OpsView { app }, r);
     }
     frame.render_widget(StatusBar { app }, a.status);
     let area = frame.area();
@@ -66,5 +76,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
                 area,
             );
         }
+        Some(Overlay::ConfirmOptOut(prompt)) => {
+            frame.render_widget(OptOutDialog { app, prompt }, area)
+        }
+        Some(Overlay::AssignTenant(picker)) => frame.render_widget(AssignDialog { picker }, area),
     }
 }

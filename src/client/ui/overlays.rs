@@ -1,5 +1,6 @@
 //! Boxes drawn over the screen: the help (every key), the question before a send where
-//! attribution was lost, the quit confirmation, and the code picker.
+//! attribution was lost (with a chooser when the tenant has several dedicated codes there),
+//! the quit confirmation, and the code picker.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
@@ -14,7 +15,7 @@ use crate::client::text;
 use crate::protocol::CodeInfo;
 
 /// A box of `w`×`h` centred in `area` (clamped to it).
-fn centered(area: Rect, w: u16, h: u16) -> Rect {
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
     Rect {
@@ -25,7 +26,7 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn frame(title: &str, area: Rect, buf: &mut Buffer) -> Rect {
+pub(super) fn frame(title: &str, area: Rect, buf: &mut Buffer) -> Rect {
     Clear.render(area, buf);
     let block = Block::new()
         .borders(Borders::ALL)
@@ -86,12 +87,17 @@ impl Widget for HelpOverlay {
         };
         let cols: u16 = if wide { 2 } else { 1 };
         let col_w = (w.saturating_sub(2) / cols).saturating_sub(1) as usize;
-        let split = HELP.len().div_ceil(2);
         let columns = if wide {
-            vec![
-                Self::column(&HELP[..split], col_w),
-                Self::column(&HELP[split..], col_w),
-            ]
+            // Split where the taller of the two columns is shortest.
+            (1..HELP.len())
+                .map(|split| {
+                    vec![
+                        Self::column(&HELP[..split], col_w),
+                        Self::column(&HELP[split..], col_w),
+                    ]
+                })
+                .min_by_key(|c| c.iter().map(Vec::len).max().unwrap_or(0))
+                .unwrap_or_default()
         } else {
             vec![Self::column(HELP, col_w)]
         };
@@ -143,18 +149,48 @@ impl Widget for AttributionDialog<'_> {
                 Span::raw(format!(" reclaim {code} and send")),
             ]),
         ];
-        match p.alternatives.first() {
-            Some(alt) => lines.push(Line::from(vec![
+        match p.alternatives.as_slice() {
+            [] => lines.push(Line::styled(
+                " d   (no dedicated code of yours in this country)",
+                theme::dim(),
+            )),
+            [alt] => lines.push(Line::from(vec![
                 Span::styled(" d ", theme::key()),
                 Span::raw(format!(
                     " send from your dedicated code {} instead",
                     sanitize(alt)
                 )),
             ])),
-            None => lines.push(Line::styled(
-                " d   (no dedicated code of yours in this country)",
-                theme::dim(),
-            )),
+            several => {
+                lines.push(Line::from(vec![
+                    Span::styled(" d ", theme::key()),
+                    Span::raw(" send from the chosen dedicated code instead:"),
+                ]));
+                let chosen = p.selected.min(several.len() - 1);
+                for (i, alt) in several.iter().enumerate() {
+                    let sel = i == chosen;
+                    let mark = if sel { "▸" } else { " " };
+                    let number = if i < 9 {
+                        format!("{}", i + 1)
+                    } else {
+                        " ".into()
+                    };
+                    let style = if sel {
+                        theme::selected().add_modifier(ratatui::style::Modifier::BOLD)
+                    } else {
+                        ratatui::style::Style::new()
+                    };
+                    lines.push(Line::from(vec![
+                        Span::raw(format!("    {mark} ")),
+                        Span::styled(number, theme::key()),
+                        Span::styled(format!("  {}", sanitize(alt)), style),
+                    ]));
+                }
+                lines.push(Line::styled(
+                    "    ↑↓ choose, then d · or a digit sends from that code",
+                    theme::dim(),
+                ));
+            }
         }
         lines.push(Line::from(vec![
             Span::styled(" Esc", theme::key()),

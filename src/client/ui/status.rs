@@ -1,5 +1,6 @@
-//! The two one-line bars: the top bar (tenants, views, search) and the status bar
-//! (connection state, engine URL, who is signed in, tenant, and the latest notice).
+//! The two one-line bars: the top bar (tenants, views, the ops view, search) and the status
+//! bar (connection state, engine URL, who is signed in, tenant, this month's spend once a
+//! `spend.notice` came, and the latest notice).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -9,7 +10,7 @@ use ratatui::widgets::Widget;
 
 use super::theme;
 use crate::client::app::inbox::View;
-use crate::client::app::{App, Conn, Tone};
+use crate::client::app::{App, Conn, Screen, Tone};
 use crate::client::sanitize::sanitize;
 use crate::client::text;
 
@@ -52,7 +53,11 @@ impl Widget for TopBar<'_> {
             ));
         }
         for (i, v) in View::EVERY.iter().enumerate() {
-            let current = app.inbox.view == *v;
+            if app.session.is_some() && app.tenant.is_none() {
+                // A login without an inbox (ops): no views to switch.
+                break;
+            }
+            let current = app.screen == Screen::Inbox && app.inbox.view == *v;
             spans.push(Span::styled(format!(" {}", i + 1), theme::key()));
             let style = if current {
                 theme::bold().add_modifier(Modifier::UNDERLINED)
@@ -60,6 +65,25 @@ impl Widget for TopBar<'_> {
                 Style::new()
             };
             spans.push(Span::styled(format!(" {}", short(*v)), style));
+        }
+        if app.has_ops() {
+            spans.push(Span::styled(" 6", theme::key()));
+            let style = if app.screen == Screen::Ops {
+                theme::bold().add_modifier(Modifier::UNDERLINED)
+            } else {
+                Style::new()
+            };
+            spans.push(Span::styled(" Ops", style));
+            if !app.ops.queue.is_empty() {
+                spans.push(Span::styled(
+                    format!(" {}", app.ops.queue.len()),
+                    theme::warn(),
+                ));
+            }
+        }
+        if app.screen == Screen::Ops {
+            render_cut(spans, area, buf);
+            return;
         }
         spans.push(Span::styled(" │ ", theme::dim()));
         match (&app.search, &app.inbox.query) {
@@ -76,6 +100,24 @@ impl Widget for TopBar<'_> {
         }
         render_cut(spans, area, buf);
     }
+}
+
+/// "spend ≥ 80%" or "spend limit reached", for the tenant on screen this month (UTC).
+fn spend_fact(app: &App) -> Option<String> {
+    let d = app.spend.get(app.tenant.as_deref()?)?;
+    let month = app
+        .now
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .strftime("%Y-%m")
+        .to_string();
+    if d.month != month {
+        return None;
+    }
+    Some(if d.percent >= 100 {
+        "spend limit reached".to_string()
+    } else {
+        format!("spend ≥ {}%", d.percent)
+    })
 }
 
 fn render_cut(spans: Vec<Span<'_>>, area: Rect, buf: &mut Buffer) {
@@ -132,6 +174,9 @@ impl Widget for StatusBar<'_> {
         }
         if let Some(t) = app.tenant_name() {
             facts.push(sanitize(t).into_owned());
+        }
+        if let Some(spend) = spend_fact(app) {
+            facts.push(spend);
         }
         left.push(Span::styled(facts.join(" · "), theme::dim()));
 

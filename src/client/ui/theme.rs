@@ -50,6 +50,11 @@ pub fn warn() -> Style {
     Style::new().fg(Color::Yellow)
 }
 
+/// A notice under the composer: worth reading, but it does not stop the send.
+pub fn notice() -> Style {
+    Style::new().fg(Color::Yellow).add_modifier(Modifier::DIM)
+}
+
 pub fn error() -> Style {
     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
 }

@@ -12,6 +12,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
 use super::theme;
+use crate::client::app::subscriber::source_label;
 use crate::client::app::thread::{Item, Older, Thread, Tone};
 use crate::client::app::{App, Focus};
 use crate::client::format;
@@ -102,6 +103,10 @@ impl Measure {
             Direction::Out => {
                 let who = match m.author.as_deref() {
                     Some(a) if Some(a) == self.me.as_deref() => "You".to_string(),
+                    // Confirmations, HELP and welcome answers the engine sent by itself.
+                    Some(a) if a.starts_with("system:") => {
+                        format!("Automatic ({})", sanitize(&a["system:".len()..]))
+                    }
                     Some(a) => sanitize(a).into_owned(),
                     None => "Sent".to_string(),
                 };
@@ -210,10 +215,31 @@ pub fn header_lines(app: &App, c: &Conversation, width: usize) -> Vec<Line<'stat
             ));
         }
     }
+    let is_open = app.thread.as_ref().is_some_and(|t| t.id() == c.id);
     if c.consent == ConsentState::OptedOut {
-        let text = "OPTED OUT: this subscriber asked for no more messages; sends are refused.";
-        for l in text::wrap(text, width) {
+        let since = app
+            .opted_out_since()
+            .filter(|_| is_open)
+            .map(|(at, source)| {
+                let me = app.principal().map(|p| p.agent.as_str());
+                format!(
+                    " on {} ({})",
+                    format::date_ymd_hm(&at, &app.tz),
+                    sanitize(&source_label(&source, me))
+                )
+            })
+            .unwrap_or_default();
+        let text = format!(
+            "OPTED OUT{since}: this subscriber asked for no more messages; nothing can be sent."
+        );
+        for l in text::wrap(&text, width) {
             lines.push(Line::styled(l, theme::opted_out()));
+        }
+    } else if c.opt_out_intent {
+        let text = "STOP? A message reads like an opt-out request. Press o to record the \
+                    opt-out (Ctrl-O in the composer); it asks first.";
+        for l in text::wrap(text, width) {
+            lines.push(Line::styled(l, theme::warn()));
         }
     }
     lines
