@@ -349,6 +349,42 @@ async fn attribution_story_over_real_sockets() {
     let un = ops.event("unattributed.received").await;
     assert_eq!(un["data"]["message"]["subscriber"], "+14155550177");
     assert!(un["data"]["reason"].as_str().unwrap().len() > 10);
+    // Ops sees it in the queue with the reason, and gives it to acme; agents may not.
+    let queue = ops.call("unattributed.list", json!({})).await.unwrap();
+    assert_eq!(queue["items"][0]["subscriber"], "+14155550177");
+    assert!(
+        queue["items"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("shared code")
+    );
+    let msg_id = queue["items"][0]["id"].clone();
+    let denied = acme
+        .call(
+            "unattributed.assign",
+            json!({ "message": msg_id, "tenant": "acme" }),
+        )
+        .await;
+    assert_eq!(denied.unwrap_err()["code"], "forbidden");
+    ops.call(
+        "unattributed.assign",
+        json!({ "message": msg_id, "tenant": "acme" }),
+    )
+    .await
+    .unwrap();
+    let given = acme.event("message.received").await;
+    assert_eq!(given["data"]["message"]["routed_by"], "ops");
+    assert_eq!(given["data"]["message"]["body"], "hello?");
+    assert!(
+        ops.call("unattributed.list", json!({})).await.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Assigning set attribution: the subscriber's next message routes to acme.
+    let ack = h.inbound("c-5b", "+14155550177", "55123", "thanks").await;
+    assert_eq!(ack["tenant"], "acme");
+    acme.event("message.received").await;
     // The next thing acme sees is its own next message, not the unattributed one.
     h.inbound("c-6", DANA, "55123", "one more thing").await;
     let next = acme.event("message.received").await;

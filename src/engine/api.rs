@@ -196,7 +196,10 @@ pub(super) async fn call(
             let limit = limit(p.limit, 50)?;
             let items = read(engine, move |r| r.unattributed(limit)).await?;
             to_value(UnattributedListResult {
-                items: items.into_iter().map(|(m, _)| m).collect(),
+                items: items
+                    .into_iter()
+                    .map(|(message, reason)| crate::protocol::UnattributedItem { message, reason })
+                    .collect(),
             })
         }
         method::UNATTRIBUTED_ASSIGN => {

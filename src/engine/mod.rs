@@ -341,14 +341,13 @@ impl Engine {
                 "the engine is shutting down; retry later",
             ));
         }
-        let ack = rx.await.map_err(|_| {
+        rx.await.map_err(|_| {
             IngressError::new(
                 503,
                 "unavailable",
                 "the engine is shutting down; retry later",
             )
-        })?;
-        ack
+        })?
     }
 
     /// Adds an agent and returns its token (only the token's hash is stored).

@@ -179,9 +179,18 @@ pub struct UnattributedListParams {
     pub limit: Option<u32>,
 }
 
+/// Newest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnattributedListResult {
-    pub items: Vec<Message>,
+    pub items: Vec<UnattributedItem>,
+}
+
+/// An inbound message no tenant owns, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnattributedItem {
+    #[serde(flatten)]
+    pub message: Message,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
