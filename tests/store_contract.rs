@@ -468,3 +468,38 @@ fn sqlite_refuses_a_database_from_a_newer_build() {
         .to_string();
     assert!(err.contains("999") && err.contains("newer"), "{err}");
 }
+
+#[test]
+fn sqlite_upgrades_a_first_schema_database_without_loss() {
+    use shortbox::engine::store::schema::MIGRATIONS;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("shortbox.db")).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let m = message(
+            "m1",
+            Some("c1"),
+            Some("acme"),
+            Direction::In,
+            "SHOES size 9?",
+        );
+        conn.execute(
+            "INSERT INTO messages (id, conversation, tenant, direction, code, subscriber, body, encoding, segments, \
+             cost_micros, status, created_at) VALUES ('m1', 'c1', 'acme', 'in', '55123', '+14155550101', \
+             'SHOES size 9?', 'gsm7', 1, 0, 'received', '2026-11-22T10:00:00.002Z')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO conversations (id, tenant, subscriber, code, code_kind, country, status, unread, last_message, \
+             last_activity, attribution_state, consent) VALUES ('c1', 'acme', '+14155550101', '55123', 'shared', 'US', \
+             'open', 1, ?1, '2026-11-22T10:00:00.002Z', 'held', 'none')",
+            [serde_json::to_string(&m).unwrap()],
+        )
+        .unwrap();
+    }
+    let (_store, read) = sqlite(dir.path());
+    let c = read.conversations_by_id("c1").unwrap().unwrap();
+    assert_eq!(c.last_message.unwrap().body, "SHOES size 9?");
+}

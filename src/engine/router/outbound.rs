@@ -186,9 +186,10 @@ impl Router {
                 .as_ref()
                 .is_some_and(|lm| lm.id == m.id)
             {
+                // The stored row refers to its last message by id: only memory changes.
                 cs.conv.last_message = Some(m.clone());
                 let conv = cs.conv.clone();
-                self.put_conversation(cs, batch);
+                self.state.conversations.insert(conv.id.clone(), cs);
                 conv
             } else {
                 cs.conv

@@ -147,4 +147,12 @@ CREATE TABLE agents (
     revoked     INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 "#,
+    // 2: the conversation refers to its last message by id (joined on read, so it always shows
+    // the message's current status, and a message is written once); events are pruned by
+    // scanning each stream's oldest rows, so they need no index on time.
+    r#"
+ALTER TABLE conversations ADD COLUMN last_message_id TEXT;
+UPDATE conversations SET last_message_id = json_extract(last_message, '$.id'), last_message = NULL;
+DROP INDEX events_by_ts;
+"#,
 ];

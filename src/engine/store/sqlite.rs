@@ -21,6 +21,53 @@ pub const DB_FILE: &str = "shortbox.db";
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    _checkpointer: Checkpointer,
+}
+
+/// Copies the WAL back into the database from its own connection and thread, so that the
+/// writer's commits never pay for a checkpoint (the writer's automatic checkpoints are off).
+/// PASSIVE checkpoints never block the writer; the WAL restarts from its beginning once it has
+/// been copied and no reader needs it.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("shortbox-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::park_timeout(std::time::Duration::from_millis(200));
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
@@ -69,9 +116,14 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
         check_pragmas(&conn, &path)?;
-        conn.execute_batch("PRAGMA wal_autocheckpoint=4000; PRAGMA cache_size=-32000;")?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-32000;")?;
         migrate(&mut conn)?;
-        Ok(SqliteStore { conn, path })
+        let checkpointer = Checkpointer::start(&path)?;
+        Ok(SqliteStore {
+            conn,
+            path,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// A reader on the same database.
@@ -122,50 +174,61 @@ const MESSAGE_COLUMNS: &str = "id, conversation, tenant, direction, code, subscr
      cost_micros, status, created_at, client_msg_id, author, routed_by, evidence, error, reclaim, opt_out_intent";
 
 fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
+    message_at(r, 0)
+}
+
+/// A message whose columns (`MESSAGE_COLUMNS`) start at column `o` of the row.
+fn message_at(r: &Row, o: usize) -> rusqlite::Result<Message> {
     Ok(Message {
-        id: r.get(0)?,
-        conversation: r.get(1)?,
-        tenant: r.get(2)?,
-        direction: if r.get_ref(3)?.as_str()? == "in" {
+        id: r.get(o + 0)?,
+        conversation: r.get(o + 1)?,
+        tenant: r.get(o + 2)?,
+        direction: if r.get_ref(o + 3)?.as_str()? == "in" {
             Direction::In
         } else {
             Direction::Out
         },
-        code: r.get(4)?,
-        subscriber: r.get(5)?,
-        body: r.get(6)?,
-        encoding: if r.get_ref(7)?.as_str()? == "ucs2" {
+        code: r.get(o + 4)?,
+        subscriber: r.get(o + 5)?,
+        body: r.get(o + 6)?,
+        encoding: if r.get_ref(o + 7)?.as_str()? == "ucs2" {
             Encoding::Ucs2
         } else {
             Encoding::Gsm7
         },
-        segments: r.get(8)?,
-        cost_micros: r.get(9)?,
-        status: parse_enum(r.get_ref(10)?.as_str()?)?,
-        created_at: r.get(11)?,
-        client_msg_id: r.get(12)?,
-        author: r.get(13)?,
-        routed_by: match r.get_ref(14)?.as_str_or_null()? {
+        segments: r.get(o + 8)?,
+        cost_micros: r.get(o + 9)?,
+        status: parse_enum(r.get_ref(o + 10)?.as_str()?)?,
+        created_at: r.get(o + 11)?,
+        client_msg_id: r.get(o + 12)?,
+        author: r.get(o + 13)?,
+        routed_by: match r.get_ref(o + 14)?.as_str_or_null()? {
             Some(s) => Some(parse_enum::<RoutedBy>(s)?),
             None => None,
         },
-        evidence: r.get(15)?,
-        error: r.get(16)?,
-        reclaim: r.get::<_, i64>(17)? != 0,
-        opt_out_intent: r.get::<_, i64>(18)? != 0,
+        evidence: r.get(o + 15)?,
+        error: r.get(o + 16)?,
+        reclaim: r.get::<_, i64>(o + 17)? != 0,
+        opt_out_intent: r.get::<_, i64>(o + 18)? != 0,
     })
 }
 
-const CONVERSATION_COLUMNS: &str = "id, tenant, subscriber, subscriber_name, code, code_kind, country, status, \
-     snoozed_until, assignee, unread, last_message, last_activity, attribution_state, attribution_since, consent, \
-     opt_out_intent, last_inbound_ms";
+/// The conversation's columns (prefixed `c.`), then its last message's (`m.`, from column 18),
+/// for `FROM conversations c LEFT JOIN messages m ON m.id = c.last_message_id`.
+fn conversation_select() -> &'static str {
+    static SELECT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SELECT.get_or_init(|| {
+        let c = "c.id, c.tenant, c.subscriber, c.subscriber_name, c.code, c.code_kind, c.country, c.status, \
+                 c.snoozed_until, c.assignee, c.unread, c.last_message_id, c.last_activity, c.attribution_state, \
+                 c.attribution_since, c.consent, c.opt_out_intent, c.last_inbound_ms";
+        let m = MESSAGE_COLUMNS.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", ");
+        format!("SELECT {c}, {m} FROM conversations c LEFT JOIN messages m ON m.id = c.last_message_id")
+    })
+}
 
 fn conversation_from_row(r: &Row) -> rusqlite::Result<(Conversation, ConversationExtra)> {
-    let last_message: Option<String> = r.get(11)?;
-    let last_message = match last_message {
-        Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(e))
-        })?),
+    let last_message = match r.get_ref(18)?.as_str_or_null()? {
+        Some(_) => Some(message_at(r, 18)?),
         None => None,
     };
     Ok((
@@ -223,15 +286,21 @@ fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
                 .execute(params![e164, country])?;
         }
         Write::Conversation(c, extra) => {
-            let last = c
-                .last_message
-                .as_ref()
-                .map(|m| serde_json::to_string(m).unwrap_or_default());
+            let last = c.last_message.as_ref().map(|m| m.id.as_str());
+            // An upsert, not INSERT OR REPLACE: the row is updated in place and only the indexes
+            // whose keys change are touched.
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO conversations (id, tenant, subscriber, subscriber_name, code, code_kind, country, \
-                 status, snoozed_until, assignee, unread, last_message, last_activity, attribution_state, attribution_since, \
+                "INSERT INTO conversations (id, tenant, subscriber, subscriber_name, code, code_kind, country, \
+                 status, snoozed_until, assignee, unread, last_message_id, last_activity, attribution_state, attribution_since, \
                  consent, opt_out_intent, last_inbound_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+                 ON CONFLICT (id) DO UPDATE SET subscriber_name = excluded.subscriber_name, code = excluded.code, \
+                 code_kind = excluded.code_kind, country = excluded.country, status = excluded.status, \
+                 snoozed_until = excluded.snoozed_until, assignee = excluded.assignee, unread = excluded.unread, \
+                 last_message_id = excluded.last_message_id, last_activity = excluded.last_activity, \
+                 attribution_state = excluded.attribution_state, attribution_since = excluded.attribution_since, \
+                 consent = excluded.consent, opt_out_intent = excluded.opt_out_intent, \
+                 last_inbound_ms = excluded.last_inbound_ms",
             )?
             .execute(params![
                 c.id,
@@ -447,7 +516,7 @@ impl Store for SqliteStore {
     fn load(&mut self, idempotency_since_ms: i64) -> Result<Snapshot, StoreError> {
         let c = &self.conn;
         let mut snap = Snapshot::default();
-        let mut st = c.prepare(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations"))?;
+        let mut st = c.prepare(conversation_select())?;
         snap.conversations = st
             .query_map([], conversation_from_row)?
             .collect::<Result<_, _>>()?;
@@ -553,10 +622,35 @@ impl Store for SqliteStore {
             .query_row(params![conversation, after], |r| r.get(0))?)
     }
 
+    /// `seq` grows with time in each stream, so the oldest rows of each stream are read in
+    /// order until one is recent enough: no index on time is needed, and the rows read are
+    /// the ones being dropped.
     fn prune_events(&mut self, before_ts: &str) -> Result<usize, StoreError> {
-        Ok(self
+        let streams: Vec<String> = self
             .conn
-            .execute("DELETE FROM events WHERE ts < ?1", [before_ts])?)
+            .prepare("SELECT stream FROM streams")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut dropped = 0;
+        for stream in streams {
+            let keep_from: Option<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT seq FROM events WHERE stream = ?1 AND ts >= ?2 ORDER BY seq LIMIT 1",
+                )?
+                .query_row(params![stream, before_ts], |r| r.get(0))
+                .optional()?;
+            dropped += match keep_from {
+                Some(seq) => self.conn.execute(
+                    "DELETE FROM events WHERE stream = ?1 AND seq < ?2",
+                    params![stream, seq],
+                )?,
+                None => self
+                    .conn
+                    .execute("DELETE FROM events WHERE stream = ?1", [&stream])?,
+            };
+        }
+        Ok(dropped)
     }
 }
 
@@ -642,20 +736,20 @@ impl StoreRead for SqliteRead {
 
     fn conversations(&self, q: &ConversationQuery) -> Result<Vec<Conversation>, StoreError> {
         self.with(|c| {
-            let mut sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE tenant = ?1");
+            let mut sql = format!("{} WHERE c.tenant = ?1", conversation_select());
             let mut args: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new(q.tenant.clone())];
             if let Some(status) = &q.status {
                 args.push(Box::new(status.clone()));
-                sql.push_str(&format!(" AND status = ?{}", args.len()));
+                sql.push_str(&format!(" AND c.status = ?{}", args.len()));
             }
             match q.unread {
-                Some(true) => sql.push_str(" AND unread > 0"),
-                Some(false) => sql.push_str(" AND unread = 0"),
+                Some(true) => sql.push_str(" AND c.unread > 0"),
+                Some(false) => sql.push_str(" AND c.unread = 0"),
                 None => {}
             }
             match q.attribution_lost {
-                Some(true) => sql.push_str(" AND attribution_state = 'lost'"),
-                Some(false) => sql.push_str(" AND attribution_state <> 'lost'"),
+                Some(true) => sql.push_str(" AND c.attribution_state = 'lost'"),
+                Some(false) => sql.push_str(" AND c.attribution_state <> 'lost'"),
                 None => {}
             }
             if let Some(text) = q.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
@@ -665,14 +759,13 @@ impl StoreRead for SqliteRead {
                 let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
                 let digits_clause = if digits.len() >= 3 {
                     args.push(Box::new(format!("%{digits}%")));
-                    format!(" OR subscriber LIKE ?{}", args.len())
+                    format!(" OR c.subscriber LIKE ?{}", args.len())
                 } else {
                     String::new()
                 };
                 sql.push_str(&format!(
-                    " AND (subscriber LIKE ?{n} ESCAPE '\\' OR subscriber_name LIKE ?{n} ESCAPE '\\' \
-                     OR json_extract(last_message, '$.body') LIKE ?{n} ESCAPE '\\' \
-                     OR id IN (SELECT conversation FROM messages WHERE tenant = ?1 AND body LIKE ?{n} ESCAPE '\\'){digits_clause})"
+                    " AND (c.subscriber LIKE ?{n} ESCAPE '\\' OR c.subscriber_name LIKE ?{n} ESCAPE '\\' \
+                     OR c.id IN (SELECT conversation FROM messages WHERE tenant = ?1 AND body LIKE ?{n} ESCAPE '\\'){digits_clause})"
                 ));
             }
             if let Some((activity, id)) = &q.after {
@@ -680,10 +773,10 @@ impl StoreRead for SqliteRead {
                 let a = args.len();
                 args.push(Box::new(id.clone()));
                 let b = args.len();
-                sql.push_str(&format!(" AND (last_activity < ?{a} OR (last_activity = ?{a} AND id < ?{b}))"));
+                sql.push_str(&format!(" AND (c.last_activity < ?{a} OR (c.last_activity = ?{a} AND c.id < ?{b}))"));
             }
             args.push(Box::new(q.limit as i64));
-            sql.push_str(&format!(" ORDER BY last_activity DESC, id DESC LIMIT ?{}", args.len()));
+            sql.push_str(&format!(" ORDER BY c.last_activity DESC, c.id DESC LIMIT ?{}", args.len()));
             let mut st = c.prepare_cached(&sql)?;
             let rows = st.query_map(rusqlite::params_from_iter(args.iter().map(|b| b.as_ref())), |r| {
                 conversation_from_row(r).map(|(c, _)| c)
@@ -704,11 +797,11 @@ impl StoreRead for SqliteRead {
 
     fn conversations_by_id(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
         self.with(|c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1"
-            ))?
-            .query_row([id], |r| conversation_from_row(r).map(|(c, _)| c))
-            .optional()?)
+            Ok(
+                c.prepare_cached(&format!("{} WHERE c.id = ?1", conversation_select()))?
+                    .query_row([id], |r| conversation_from_row(r).map(|(c, _)| c))
+                    .optional()?,
+            )
         })
     }
 
