@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{CarrierKind, Config, EngineSettings};
+use crate::config::{Config, EngineSettings};
 use crate::protocol::{ApiError, Principal, Role};
 use router::{Command, Router, RouterHandle};
 use store::{SqliteRead, SqliteStore, StoreRead};
@@ -96,6 +96,7 @@ struct Inner {
     hub: Hub,
     router: RouterHandle,
     reader: Arc<SqliteRead>,
+    carriers: Arc<carriers::Carriers>,
     /// SHA-256 of the in-memory token of the local owner (embedded mode); never stored.
     local_owner: [u8; 32],
     local_owner_token: String,
@@ -137,53 +138,25 @@ impl Engine {
             config.clone(),
             Box::new(store),
             hub.clone(),
-            dispatch_tx.clone(),
+            dispatch_tx,
             clock,
             traffic.clone(),
         )?;
-        for job in router.pending_jobs() {
-            let _ = dispatch_tx.send(job);
-        }
+        // Messages still queued at start may have reached their carrier before a crash: the
+        // dispatcher reconciles them before anything else.
+        let recovered = router.pending_jobs();
+        let carriers = Arc::new(carriers::Carriers::build(&config, &handle)?);
         std::thread::Builder::new()
             .name("shortbox-router".into())
             .spawn(move || router.run(rx))
             .map_err(|e| EngineError::Store(format!("cannot start the router: {e}")))?;
-
-        let mut carriers = carriers::Carriers::default();
-        for c in &config.carriers {
-            if c.kind == CarrierKind::Sim {
-                let sim = Arc::new(carriers::sim::SimCarrier::new(
-                    &c.id,
-                    c.sim.clone(),
-                    handle.clone(),
-                ));
-                if c.sim.openings || c.sim.chatter_every_s > 0 {
-                    let codes: Vec<String> = config
-                        .codes
-                        .iter()
-                        .filter(|code| code.carrier == c.id)
-                        .map(|code| code.code.clone())
-                        .collect();
-                    let keywords: Vec<(String, String)> = config
-                        .tenants
-                        .iter()
-                        .flat_map(|t| {
-                            t.keywords
-                                .iter()
-                                .map(|k| (k.code.clone(), k.word.to_uppercase()))
-                        })
-                        .filter(|(code, _)| codes.contains(code))
-                        .collect();
-                    let codes = if c.sim.openings { codes } else { Vec::new() };
-                    tokio::spawn(sim.clone().drive(codes, keywords));
-                }
-                carriers.insert(c.id.clone(), carriers::Carrier::Sim(sim));
-            }
-        }
         tokio::spawn(dispatcher::run(
             dispatch_rx,
-            handle.clone(),
-            Arc::new(carriers),
+            recovered,
+            Arc::new(dispatcher::EnginePort::new(
+                handle.clone(),
+                carriers.clone(),
+            )),
         ));
         let live_hub = hub.clone();
         let live_traffic = traffic.clone();
@@ -234,6 +207,7 @@ impl Engine {
                 hub,
                 router: handle,
                 reader,
+                carriers,
                 local_owner,
                 local_owner_token,
                 calls_total: AtomicU64::new(0),
@@ -348,6 +322,30 @@ impl Engine {
                 "the engine is shutting down; retry later",
             )
         })?
+    }
+
+    /// A provider's status callback for the message it knows by `carrier_id`. Status only moves
+    /// forward; `opted_out` records the subscriber's opt-out the provider reported. Answers
+    /// after the change is committed (unknown ids change nothing).
+    pub async fn carrier_status(
+        &self,
+        carrier: &str,
+        carrier_id: &str,
+        status: crate::protocol::MessageStatus,
+        error: Option<String>,
+        opted_out: bool,
+    ) -> Result<(), IngressError> {
+        let cmd = Command::CarrierStatus {
+            carrier: carrier.to_string(),
+            carrier_id: carrier_id.to_string(),
+            status,
+            error,
+            opted_out,
+        };
+        if !self.inner.router.send(cmd).await {
+            return Err(carriers::unavailable());
+        }
+        self.committed().await
     }
 
     /// Adds an agent and returns its token (only the token's hash is stored).

@@ -7,6 +7,7 @@
 //! Every refusal is a JSON body `{"error":{"code","message"}}`.
 
 mod auth;
+mod carriers;
 mod conn;
 mod decode;
 mod health;
@@ -113,6 +114,7 @@ fn router(state: AppState) -> axum::Router {
     axum::Router::new()
         .route(crate::protocol::WS_PATH, get(ws::upgrade))
         .route("/v1/carriers/{carrier}/inbound", post(ingress::inbound))
+        .merge(carriers::routes())
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
