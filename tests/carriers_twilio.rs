@@ -399,3 +399,45 @@ async fn callbacks_for_unknown_messages_change_nothing() {
     assert_eq!(weird.status, 200);
     assert_eq!(heads(&t).await, before);
 }
+
+#[tokio::test]
+async fn a_21610_refusal_at_send_fails_the_message_and_records_the_opt_out() {
+    let (t, mock) = engine().await;
+    mock.script([Reply::Error {
+        status: 400,
+        code: Some(21610),
+        retry_after: None,
+    }]);
+    let mut agent = t.agent("acme").await;
+    agent.sync_fresh("tenant:acme").await;
+    assert_eq!(
+        inbound(&t, "SM700", SUBSCRIBER, CODE, "hi").await.status,
+        200
+    );
+    let list = agent
+        .call("conversations.list", json!({ "tenant": "acme" }))
+        .await
+        .unwrap();
+    let conv = list["items"][0]["id"].as_str().unwrap().to_string();
+    agent
+        .call(
+            "messages.send",
+            json!({ "client_msg_id": uuid::Uuid::new_v4().to_string(), "conversation": conv, "body": "hello" }),
+        )
+        .await
+        .expect("accepted: the refusal comes from the provider");
+    let changed = agent
+        .collect_events_until(|e| e["kind"] == "consent.changed", 10_000)
+        .await;
+    let consent = changed.last().expect("a consent change");
+    assert_eq!(consent["kind"], "consent.changed", "{changed:?}");
+    assert_eq!(consent["data"]["consent"], "opted_out");
+    assert!(
+        consent["data"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("carrier:opted_out: 21610"),
+        "{consent}"
+    );
+    assert_eq!(mock.creates().len(), 1, "a 4xx is never retried");
+}

@@ -39,7 +39,7 @@ use crate::protocol::{Message, MessageStatus};
 pub const CATCH_UP: Duration = Duration::from_millis(20);
 
 /// The author prefix of campaign messages.
-pub const CAMPAIGN_AUTHOR: &str = "campaign:";
+pub use super::router::campaigns::CAMPAIGN_AUTHOR;
 
 /// What the lanes need from the rest of the engine. The engine's is [`EnginePort`] (router and
 /// carriers); tests give their own to check pacing and order without a store or a network.
@@ -104,12 +104,12 @@ impl Port for EnginePort {
                 carrier: carrier.to_string(),
                 carrier_id: Some(carrier_id),
             },
-            // An opted-out refusal is recorded as the message's failure ("opted_out: 21610 …");
-            // recording the opt-out itself needs the router (see the lead's note in the report).
-            SendOutcome::Refused { error, .. } => Command::Status {
+            // An opted-out refusal fails the message and records the opt-out.
+            SendOutcome::Refused { error, opted_out } => Command::Status {
                 message: message.to_string(),
                 status: MessageStatus::Failed,
                 error: Some(error),
+                opted_out,
             },
         };
         self.router.send(cmd).await;

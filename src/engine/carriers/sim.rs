@@ -110,6 +110,7 @@ impl SimCarrier {
                         message: id,
                         status,
                         error,
+                        opted_out: false,
                     })
                     .await;
             });

@@ -7,7 +7,7 @@
 //! fails, the state is reloaded from the store and every caller of the batch gets `internal`.
 
 mod attribution;
-mod campaigns;
+pub mod campaigns;
 pub mod compliance;
 mod conversations;
 mod inbound;
@@ -89,11 +89,13 @@ pub enum Command {
         carrier: String,
         carrier_id: Option<String>,
     },
-    /// A delivery receipt, or a carrier refusal.
+    /// A delivery receipt, or a carrier refusal. With `opted_out`, the carrier refused because
+    /// the subscriber opted out with it: that is recorded as an opt-out.
     Status {
         message: String,
         status: crate::protocol::MessageStatus,
         error: Option<String>,
+        opted_out: bool,
     },
     /// A status callback naming the carrier's message id. With `opted_out`, the carrier said the
     /// subscriber opted out: that is recorded as an opt-out (no confirmation: the carrier blocks).
@@ -427,7 +429,13 @@ impl Router {
                 message,
                 status,
                 error,
-            } => self.status(&message, status, error, batch),
+                opted_out,
+            } => {
+                if opted_out {
+                    self.carrier_opt_out(&message, error.as_deref(), batch);
+                }
+                self.status(&message, status, error, batch)
+            }
             Command::CarrierStatus {
                 carrier,
                 carrier_id,

@@ -112,12 +112,8 @@ impl Router {
                 return;
             }
         };
-        if opted_out
-            && let Some(m) = self.state.pending_out.get(&id).cloned()
-            && let Some(code) = self.state.codes.get(&m.code).cloned()
-        {
-            let source = format!("carrier:{}", error.as_deref().unwrap_or("opted out"));
-            self.record_carrier_opt_out(m.tenant.as_deref(), &code, &m.subscriber, &source, batch);
+        if opted_out {
+            self.carrier_opt_out(&id, error.as_deref(), batch);
         }
         self.status(&id, status, error, batch);
     }
@@ -204,5 +200,15 @@ impl Router {
                 conversation,
             },
         );
+    }
+
+    /// The carrier said the subscriber of message `id` opted out with it.
+    pub(crate) fn carrier_opt_out(&mut self, id: &str, error: Option<&str>, batch: &mut Batch) {
+        if let Some(m) = self.state.pending_out.get(id).cloned()
+            && let Some(code) = self.state.codes.get(&m.code).cloned()
+        {
+            let source = format!("carrier:{}", error.unwrap_or("opted out"));
+            self.record_carrier_opt_out(m.tenant.as_deref(), &code, &m.subscriber, &source, batch);
+        }
     }
 }
