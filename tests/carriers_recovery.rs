@@ -7,115 +7,12 @@
 mod carriers_support;
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use carriers_support::*;
 use common::*;
 use serde_json::{Value, json};
 use tokio::time::Instant;
-
-/// `shortbox serve` on 127.0.0.1:0; its address is read from its own announcement.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Serve {
-    fn start(config: &Path, data: &Path) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shortbox"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(config)
-            .arg("--data")
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start shortbox serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("shortbox serve announces its address")
-                .expect("a line");
-            if let Some(rest) = line.strip_prefix("shortbox engine serving on http://") {
-                let addr = rest.split_whitespace().next().expect("an address");
-                break addr.parse().expect("a socket address");
-            }
-        };
-        // Keep draining stderr so the engine never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Serve { child, addr }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent_token(config: &Path, data: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_shortbox"))
-        .args([
-            "agent", "add", "--tenant", "acme", "--name", "Ana", "--role", "agent", "--config",
-        ])
-        .arg(config)
-        .arg("--data")
-        .arg(data)
-        .output()
-        .expect("shortbox agent add");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_string()
-}
-
-async fn signed_post(addr: SocketAddr, path: &str, params: &[(String, String)]) -> HttpReply {
-    let headers = [
-        (
-            "content-type",
-            "application/x-www-form-urlencoded".to_string(),
-        ),
-        ("x-twilio-signature", sign(path, params)),
-    ];
-    http(addr, "POST", path, &headers, form(params)).await
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    data: PathBuf,
-}
-
-fn setup(mock: &MockTwilio) -> Setup {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let config = dir.path().join("shortbox.toml");
-    std::fs::write(&config, twilio_config(&mock.base_url())).expect("write the config");
-    let data = dir.path().join("data");
-    Setup {
-        config,
-        data,
-        _dir: dir,
-    }
-}
 
 /// Starts the engine, lets the subscriber write, sends an agent's reply, and kills the engine
 /// with SIGKILL once the provider has the reply's request (which it never answers). Returns
