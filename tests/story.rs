@@ -3,17 +3,11 @@
 //! reply is refused, its reclaim goes through and moves attribution back on dispatch, and
 //! unattributed messages reach ops only. Plus the send refusals and inbound dedupe.
 
-use std::time::Duration;
+mod common;
 
-use futures_util::{SinkExt, StreamExt};
+use common::{Frame, SIM_SECRET, TestEngine, WsClient};
 use serde_json::{Value, json};
-use shortbox::config::Config;
-use shortbox::engine::Engine;
 use shortbox::protocol::Role;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 const CONFIG: &str = r#"
 [engine]
@@ -55,142 +49,69 @@ carrier = "sim"
 [[carriers]]
 id = "sim"
 kind = "sim"
-inbound_secret = "test-inbound-secret"
+inbound_secret = "SIM_SECRET"
 sim = { failed_per_mille = 0, silent_per_mille = 0, receipt_delay_ms = 10 }
 
 [pricing]
 US = 0.01
 "#;
 
-const WAIT: Duration = Duration::from_secs(10);
-
 struct Harness {
-    addr: std::net::SocketAddr,
-    engine: Engine,
-    _dir: tempfile::TempDir,
+    t: TestEngine,
 }
 
 impl Harness {
     async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::parse(CONFIG, "story.toml").unwrap();
-        let engine = Engine::open(config, dir.path()).await.unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(shortbox::server::serve(
-            engine.clone(),
-            listener,
-            std::future::pending(),
-        ));
         Harness {
-            addr,
-            engine,
-            _dir: dir,
+            t: TestEngine::start(&CONFIG.replace("SIM_SECRET", SIM_SECRET)).await,
         }
     }
 
+    /// A client of a new agent, synced fresh on every stream its `hello` lists.
     async fn client(&self, role: Role, tenants: &[&str]) -> Client {
-        let tenants: Vec<String> = tenants.iter().map(|s| s.to_string()).collect();
-        let token = self
-            .engine
-            .add_agent("tester", role, &tenants)
+        let token = self.t.token(role, tenants).await;
+        let mut ws = WsClient::connect(self.t.addr, &token)
             .await
-            .unwrap();
-        Client::connect(self.addr, &token).await
+            .expect("websocket connects");
+        let streams: Vec<String> = ws.hello()["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        for stream in streams {
+            ws.sync_fresh(&stream).await;
+        }
+        Client {
+            ws,
+            backlog: Vec::new(),
+        }
     }
 
-    /// Posts a carrier-neutral inbound message; returns the JSON answer.
     async fn inbound(&self, id: &str, from: &str, to: &str, body: &str) -> Value {
-        let payload = json!({ "id": id, "from": from, "to": to, "body": body }).to_string();
-        let ack = self
-            .engine
-            .carrier_inbound("sim", Some("test-inbound-secret"), payload.as_bytes())
-            .await
-            .expect("inbound accepted");
-        serde_json::to_value(ack).unwrap()
+        self.t.inbound(id, from, to, body).await
     }
 }
 
+/// The shared client, plus "the next event of this kind" with the others kept for later.
 struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    req: u64,
-    /// Events seen while waiting for something else.
+    ws: WsClient,
     backlog: Vec<Value>,
 }
 
 impl Client {
-    async fn connect(addr: std::net::SocketAddr, token: &str) -> Client {
-        let mut request = format!("ws://{addr}/v1/ws").into_client_request().unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", "shortbox.v1".parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket connects");
-        let mut c = Client {
-            ws,
-            req: 0,
-            backlog: Vec::new(),
-        };
-        let hello = c.frame().await;
-        assert_eq!(hello["op"], "hello", "{hello}");
-        let streams: Vec<Value> = hello["streams"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| json!({ "stream": s, "epoch": null, "after": null }))
-            .collect();
-        c.req += 1;
-        let sync = json!({ "op": "sync", "req": c.req, "streams": streams });
-        c.ws.send(WsMessage::text(sync.to_string())).await.unwrap();
-        for _ in 0..streams.len() {
-            let f = c.frame().await;
-            assert_eq!(f["op"], "reset", "{f}");
-            assert_eq!(f["reason"], "fresh");
-        }
-        c
-    }
-
-    async fn raw_frame(&mut self) -> String {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next())
-                .await
-                .expect("a frame in time");
-            match msg.expect("socket open").expect("frame") {
-                WsMessage::Text(t) => return t.to_string(),
-                WsMessage::Close(c) => panic!("closed: {c:?}"),
-                _ => continue,
-            }
-        }
-    }
-
     async fn frame(&mut self) -> Value {
-        serde_json::from_str(&self.raw_frame().await).unwrap()
+        match self.ws.next_frame().await {
+            Frame::Json(v) => v,
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     async fn call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
-        self.req += 1;
-        let req = self.req;
-        let call = json!({ "op": "call", "req": req, "method": method, "params": params });
         self.ws
-            .send(WsMessage::text(call.to_string()))
+            .call(method, params)
             .await
-            .unwrap();
-        loop {
-            let f = self.frame().await;
-            if f["op"] == "reply" && f["req"] == req {
-                return match f.get("error") {
-                    Some(e) => Err(e.clone()),
-                    None => Ok(f["result"].clone()),
-                };
-            }
-            if f["op"] == "ev" {
-                self.backlog.push(f);
-            }
-        }
+            .map_err(|e| serde_json::to_value(e).unwrap())
     }
 
     /// The next event of `kind` (earlier events of other kinds are kept in order for later).
@@ -209,15 +130,9 @@ impl Client {
         }
     }
 
-    /// The raw text of the next event of `kind`.
+    /// The text of the next event of `kind`.
     async fn raw_event(&mut self, kind: &str) -> String {
-        loop {
-            let t = self.raw_frame().await;
-            let f: Value = serde_json::from_str(&t).unwrap();
-            if f["op"] == "ev" && f["kind"] == kind {
-                return t;
-            }
-        }
+        self.event(kind).await.to_string()
     }
 
     fn uuid() -> String {
@@ -593,7 +508,7 @@ async fn ops_sees_live_traffic_and_metrics_count_it() {
         }
     }
     assert_eq!((acme, unattributed), (2, 1));
-    let metrics = h.engine.metrics_text();
+    let metrics = h.t.engine.metrics_text();
     assert!(
         metrics.contains("shortbox_inbound_total{tenant=\"acme\"} 2"),
         "{metrics}"
