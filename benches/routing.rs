@@ -1,0 +1,297 @@
+//! B7: the routing decision of one inbound message — who it belongs to (dedicated code,
+//! keyword, attribution, else ops) plus the compliance checks made on the same path (keyword
+//! class, opt-out intent, consent) — timed, and its heap allocations counted.
+//!
+//! Four variants:
+//! - `decision`: `domain::routing::route_inbound_body` alone, the facts given;
+//! - `engine routing`: the lookups the router makes today (`engine/router/inbound.rs`) to
+//!   decide, against a real `State` built from a configuration with 20 000 attributed
+//!   subscribers;
+//! - `engine path`: the same plus the compliance checks of that path (keyword class, opt-out
+//!   intent, consent);
+//! - `borrowed keys`: the same facts found with `&str` keys in nested maps and the first word
+//!   normalised on the stack, to show what removing the per-message allocations would give.
+//!
+//! Run: `cargo bench --bench routing` (allocation counts are printed before the timings).
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use shortbox::config::Config;
+use shortbox::domain::keywords::{first_word, opt_out_intent};
+use shortbox::domain::routing::{RouteDecision, route_inbound_body};
+use shortbox::engine::state::{CodeState, State};
+use shortbox::engine::store::Snapshot;
+use shortbox::protocol::{CodeKind, ConsentState};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
+
+const TENANTS: usize = 8;
+const SUBSCRIBERS: u64 = 20_000;
+
+fn config() -> Config {
+    let mut s = String::new();
+    for i in 0..TENANTS {
+        s.push_str(&format!(
+            "[[tenants]]\nid = \"t{i:03}\"\nname = \"Tenant {i}\"\nhelp_text = \"help: +1 800 555 0100\"\n\
+             stop_text = \"stopped\"\nkeywords = [{{ code = \"50000\", word = \"KW{i:03}\" }}]\n\n"
+        ));
+    }
+    s.push_str(
+        "[[codes]]\ncode = \"50000\"\ncountry = \"US\"\nkind = \"shared\"\ncarrier = \"sim\"\n\n",
+    );
+    s.push_str("[[codes]]\ncode = \"51000\"\ncountry = \"US\"\nkind = \"dedicated\"\ntenant = \"t000\"\ncarrier = \"sim\"\n\n");
+    s.push_str("[[carriers]]\nid = \"sim\"\nkind = \"sim\"\n");
+    Config::parse(&s, "b7.toml").expect("a valid configuration")
+}
+
+fn subscriber(i: u64) -> String {
+    format!("+{}", 14_152_000_000u64 + i)
+}
+
+fn tenant_of(i: u64) -> String {
+    format!("t{:03}", i % TENANTS as u64)
+}
+
+fn state(config: &Config) -> State {
+    let snap = Snapshot {
+        attribution: (0..SUBSCRIBERS)
+            .map(|i| {
+                (
+                    "50000".to_string(),
+                    subscriber(i),
+                    tenant_of(i),
+                    "2026-11-22T10:00:00.000Z".to_string(),
+                    None,
+                )
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    State::new(config, snap)
+}
+
+/// One message as the router sees it.
+struct Inbound {
+    code: &'static str,
+    from: String,
+    body: &'static str,
+}
+
+fn cases() -> Vec<(&'static str, Inbound)> {
+    vec![
+        (
+            "keyword",
+            Inbound {
+                code: "50000",
+                from: subscriber(42),
+                body: "KW002 is the blue one still in stock in size 9?",
+            },
+        ),
+        (
+            "attribution",
+            Inbound {
+                code: "50000",
+                from: subscriber(43),
+                body: "Is the blue one still in stock in size 9?",
+            },
+        ),
+        (
+            "dedicated",
+            Inbound {
+                code: "51000",
+                from: subscriber(44),
+                body: "Is the blue one still in stock in size 9?",
+            },
+        ),
+        (
+            "unattributed",
+            Inbound {
+                code: "50000",
+                from: subscriber(SUBSCRIBERS + 1),
+                body: "Is the blue one still in stock in size 9?",
+            },
+        ),
+    ]
+}
+
+/// What `engine/router/inbound.rs` does to decide, with the compliance checks of the same path.
+fn engine_path(
+    state: &State,
+    code: &CodeState,
+    m: &Inbound,
+) -> (RouteDecision<String>, bool, ConsentState) {
+    let dedicated_owner = match code.kind {
+        CodeKind::Dedicated => code.tenant.clone(),
+        CodeKind::Shared => None,
+    };
+    let keyword_owner = first_word(m.body)
+        .and_then(|w| state.keywords.get(&(code.digits.clone(), w)))
+        .map(|k| k.tenant.clone());
+    let holder = state.holder(&code.digits, &m.from).cloned();
+    let decision = route_inbound_body(
+        dedicated_owner.as_ref(),
+        keyword_owner.as_ref(),
+        holder.as_ref().map(|h| &h.tenant),
+        m.body,
+    );
+    let intent =
+        opt_out_intent(m.body) && state.keywords_for(&code.country).classify(m.body).is_none();
+    let consent = decision
+        .tenant()
+        .map_or(ConsentState::None, |t| state.consent_of(t, &m.from));
+    (decision, intent, consent)
+}
+
+/// Only the routing lookups of [`engine_path`], without the compliance checks.
+fn engine_routing(state: &State, code: &CodeState, m: &Inbound) -> RouteDecision<String> {
+    let dedicated_owner = match code.kind {
+        CodeKind::Dedicated => code.tenant.clone(),
+        CodeKind::Shared => None,
+    };
+    let keyword_owner = first_word(m.body)
+        .and_then(|w| state.keywords.get(&(code.digits.clone(), w)))
+        .map(|k| k.tenant.clone());
+    let holder = state.holder(&code.digits, &m.from).cloned();
+    route_inbound_body(
+        dedicated_owner.as_ref(),
+        keyword_owner.as_ref(),
+        holder.as_ref().map(|h| &h.tenant),
+        m.body,
+    )
+}
+
+/// The same facts behind `&str` keys: code → word → tenant, code → subscriber → tenant.
+struct Borrowed<'a> {
+    keywords: HashMap<&'a str, HashMap<&'a str, &'a str>>,
+    holders: HashMap<&'a str, HashMap<&'a str, &'a str>>,
+}
+
+impl<'a> Borrowed<'a> {
+    fn new(state: &'a State) -> Borrowed<'a> {
+        let mut keywords: HashMap<&str, HashMap<&str, &str>> = HashMap::new();
+        for ((code, word), owner) in &state.keywords {
+            keywords
+                .entry(code.as_str())
+                .or_default()
+                .insert(word.as_str(), owner.tenant.as_str());
+        }
+        let mut holders: HashMap<&str, HashMap<&str, &str>> = HashMap::new();
+        for ((code, sub), h) in &state.attribution {
+            holders
+                .entry(code.as_str())
+                .or_default()
+                .insert(sub.as_str(), h.tenant.as_str());
+        }
+        Borrowed { keywords, holders }
+    }
+
+    fn route(&self, code: &'a CodeState, m: &Inbound) -> RouteDecision<&'a str> {
+        let dedicated = match code.kind {
+            CodeKind::Dedicated => code.tenant.as_deref(),
+            CodeKind::Shared => None,
+        };
+        let mut buf = [0u8; 32];
+        let keyword = ascii_first_word(m.body, &mut buf).and_then(|w| {
+            self.keywords
+                .get(code.digits.as_str())
+                .and_then(|words| words.get(w))
+                .copied()
+        });
+        let holder = self
+            .holders
+            .get(code.digits.as_str())
+            .and_then(|subs| subs.get(m.from.as_str()))
+            .copied();
+        match (dedicated, keyword, holder) {
+            (Some(t), _, _) => RouteDecision::Dedicated(t),
+            (None, Some(t), _) => RouteDecision::Keyword(t),
+            (None, None, Some(t)) => RouteDecision::Attribution(t),
+            (None, None, None) => route_inbound_body(None, None, None, m.body),
+        }
+    }
+}
+
+/// The first word, upper-cased, letters and digits only, when it is short ASCII.
+fn ascii_first_word<'b>(body: &str, buf: &'b mut [u8; 32]) -> Option<&'b str> {
+    let mut len = 0;
+    for b in body.trim_start().bytes() {
+        if b.is_ascii_whitespace() {
+            break;
+        }
+        if !b.is_ascii() || len == buf.len() {
+            return None;
+        }
+        if b.is_ascii_alphanumeric() {
+            buf[len] = b.to_ascii_uppercase();
+            len += 1;
+        }
+    }
+    std::str::from_utf8(&buf[..len])
+        .ok()
+        .filter(|w| !w.is_empty())
+}
+
+/// Heap allocations made by one call of `f`.
+fn allocations<T>(f: impl FnOnce() -> T) -> usize {
+    let region = Region::new(GLOBAL);
+    black_box(f());
+    region.change().allocations
+}
+
+fn bench(c: &mut Criterion) {
+    let config = config();
+    let state = state(&config);
+    let borrowed = Borrowed::new(&state);
+    let cases = cases();
+    for (name, m) in &cases {
+        let code = &state.codes[m.code];
+        let dedicated =
+            (code.kind == CodeKind::Dedicated).then(|| code.tenant.clone().unwrap_or_default());
+        let facts: (Option<String>, Option<String>, Option<String>) = match *name {
+            "keyword" => (None, Some("t002".into()), Some("t002".into())),
+            "attribution" => (None, None, Some("t003".into())),
+            "dedicated" => (dedicated, None, None),
+            _ => (None, None, None),
+        };
+        println!(
+            "B7 allocations per message ({name}): decision {}, engine routing {}, engine path {}, borrowed keys {}",
+            allocations(|| route_inbound_body(
+                facts.0.as_ref(),
+                facts.1.as_ref(),
+                facts.2.as_ref(),
+                m.body
+            )),
+            allocations(|| engine_routing(&state, code, m)),
+            allocations(|| engine_path(&state, code, m)),
+            allocations(|| borrowed.route(code, m)),
+        );
+        let mut group = c.benchmark_group(format!("B7 {name}"));
+        group.bench_function("decision", |b| {
+            b.iter(|| {
+                route_inbound_body(
+                    black_box(facts.0.as_ref()),
+                    black_box(facts.1.as_ref()),
+                    black_box(facts.2.as_ref()),
+                    black_box(m.body),
+                )
+            })
+        });
+        group.bench_function("engine routing", |b| {
+            b.iter(|| engine_routing(&state, black_box(code), black_box(m)))
+        });
+        group.bench_function("engine path", |b| {
+            b.iter(|| engine_path(&state, black_box(code), black_box(m)))
+        });
+        group.bench_function("borrowed keys", |b| {
+            b.iter(|| borrowed.route(black_box(code), black_box(m)))
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,64 @@
+//! The carrier-neutral inbound webhook body (`POST /v1/carriers/sim/inbound`), through
+//! `Engine::carrier_inbound` on a real engine (the JSON parser is not public on its own). Must
+//! never panic; refusals are 4xx; an accepted body accepted again answers the same id.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use shortbox::config::Config;
+use shortbox::engine::Engine;
+
+const SECRET: &str = "fuzz-inbound-secret";
+const CONFIG: &str = r#"
+[[tenants]]
+id = "acme"
+name = "Acme Shoes"
+help_text = "Acme help: acme.example"
+stop_text = "Acme: unsubscribed."
+keywords = [{ code = "55123", word = "SHOES" }]
+
+[[codes]]
+code = "55123"
+country = "US"
+kind = "shared"
+carrier = "sim"
+
+[[codes]]
+code = "73300"
+country = "US"
+kind = "dedicated"
+tenant = "acme"
+carrier = "sim"
+
+[[carriers]]
+id = "sim"
+kind = "sim"
+inbound_secret = "fuzz-inbound-secret"
+"#;
+
+fn engine() -> &'static (tokio::runtime::Runtime, Engine) {
+    static ENGINE: OnceLock<(tokio::runtime::Runtime, Engine)> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let dir = std::env::temp_dir().join(format!("shortbox-fuzz-{}", std::process::id()));
+        let config = Config::parse(CONFIG, "fuzz.toml").expect("a valid configuration");
+        let engine = rt
+            .block_on(Engine::open(config, &dir))
+            .expect("the engine opens");
+        (rt, engine)
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (rt, engine) = engine();
+    match rt.block_on(engine.carrier_inbound("sim", Some(SECRET), data)) {
+        Ok(ack) => {
+            let again = rt
+                .block_on(engine.carrier_inbound("sim", Some(SECRET), data))
+                .expect("a repeat is accepted");
+            assert_eq!(again.message, ack.message);
+        }
+        Err(e) => assert!((400..500).contains(&e.status), "{e}"),
+    }
+});

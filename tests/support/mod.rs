@@ -1,0 +1,3 @@
+//! Helpers of the durability tests (crash, churn): the engine binary as a child process.
+
+pub mod process;
