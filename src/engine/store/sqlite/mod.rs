@@ -1,0 +1,315 @@
+//! The embedded store: SQLite in WAL mode with `synchronous=FULL`, checked at start.
+//!
+//! `mod.rs` opens the database (pragmas, migrations, the checkpointer) and implements the
+//! writer's [`Store`]; `write.rs` turns each [`Write`] into SQL; `read.rs` is the readers'
+//! pool; `rows.rs` maps rows to protocol objects.
+
+mod read;
+mod rows;
+mod write;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::schema::MIGRATIONS;
+use super::{Snapshot, Store, StoreError, Write};
+use crate::protocol::{ConsentState, Message};
+use rows::{
+    MESSAGE_COLUMNS, conversation_from_row, conversation_select, message_from_row, parse_enum,
+};
+
+pub use read::SqliteRead;
+use write::write_one;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "shortbox.db";
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+    _checkpointer: Checkpointer,
+}
+
+/// Copies the WAL back into the database from its own connection and thread, so that the
+/// writer's commits never pay for a checkpoint (the writer's automatic checkpoints are off).
+/// PASSIVE checkpoints never block the writer; the WAL restarts from its beginning once it has
+/// been copied and no reader needs it.
+struct Checkpointer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
+        let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("shortbox-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::park_timeout(std::time::Duration::from_millis(200));
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|source| StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+pub(super) fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Sets and reads back the pragmas durability depends on; refuses to run on a mismatch.
+fn check_pragmas(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+    let fk: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    let unsafe_store = |reason: String| StoreError::Unsafe {
+        path: path.display().to_string(),
+        reason,
+    };
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(unsafe_store(format!(
+            "journal_mode is {mode}, expected wal"
+        )));
+    }
+    if sync != 2 {
+        return Err(unsafe_store(format!(
+            "synchronous is {sync}, expected 2 (FULL)"
+        )));
+    }
+    if fk != 1 {
+        return Err(unsafe_store("foreign_keys could not be enabled".into()));
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens or creates the store in `dir`, runs pending migrations, and checks durability
+    /// settings.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let mut conn = open(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        check_pragmas(&conn, &path)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-32000;")?;
+        migrate(&mut conn)?;
+        let checkpointer = Checkpointer::start(&path)?;
+        Ok(SqliteStore {
+            conn,
+            path,
+            _checkpointer: checkpointer,
+        })
+    }
+
+    /// A reader on the same database.
+    pub fn reader(&self, connections: usize) -> Result<SqliteRead, StoreError> {
+        SqliteRead::open(&self.path, connections)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {version}, newer than this build knows ({}); use a newer shortbox",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        for w in writes {
+            write_one(&tx, w)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn load(&mut self, idempotency_since_ms: i64) -> Result<Snapshot, StoreError> {
+        let c = &self.conn;
+        let mut snap = Snapshot::default();
+        let mut st = c.prepare(conversation_select())?;
+        snap.conversations = st
+            .query_map([], conversation_from_row)?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare("SELECT e164, country FROM subscribers")?;
+        snap.subscribers = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st =
+            c.prepare("SELECT code, subscriber, tenant, since, message FROM attribution")?;
+        snap.attribution = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare(
+            "SELECT tenant, key, fingerprint, message, at_ms FROM idempotency WHERE at_ms >= ?1",
+        )?;
+        snap.idempotency = st
+            .query_map([idempotency_since_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        let cols = MESSAGE_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut st = c.prepare(&format!(
+            "SELECT {cols}, o.state FROM messages m LEFT JOIN outbox o ON o.message = m.id \
+             WHERE m.direction = 'out' AND m.status IN ('queued', 'dispatched')"
+        ))?;
+        snap.pending_out = st
+            .query_map([], |r| Ok((message_from_row(r)?, r.get(19)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare("SELECT tenant, month, spent_micros, notified FROM spend")?;
+        snap.spend = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare(
+            "SELECT s.stream, s.epoch, MAX(s.head, COALESCE((SELECT MAX(seq) FROM events e WHERE e.stream = s.stream), 0)) \
+             FROM streams s",
+        )?;
+        snap.streams = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare("SELECT tenant, subscriber, state FROM consent")?;
+        snap.consent = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    parse_enum::<ConsentState>(r.get_ref(2)?.as_str()?)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut st = c.prepare("SELECT code, subscriber FROM code_blocks")?;
+        snap.code_blocks = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(snap)
+    }
+
+    fn find_inbound(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, tenant FROM messages WHERE carrier = ?1 AND carrier_id = ?2 AND direction = 'in'")?
+            .query_row(params![carrier, carrier_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    fn find_outbound(
+        &mut self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM messages WHERE carrier = ?1 AND carrier_id = ?2 AND direction = 'out'")?
+            .query_row(params![carrier, carrier_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn message(&mut self, id: &str) -> Result<Option<Message>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+            ))?
+            .query_row([id], message_from_row)
+            .optional()?)
+    }
+
+    fn unread_after(&mut self, conversation: &str, after: &str) -> Result<u32, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM messages WHERE conversation = ?1 AND direction = 'in' AND id > ?2")?
+            .query_row(params![conversation, after], |r| r.get(0))?)
+    }
+
+    /// `seq` grows with time in each stream, so the oldest rows of each stream are read in
+    /// order until one is recent enough: no index on time is needed, and the rows read are
+    /// the ones being dropped.
+    fn prune_events(&mut self, before_ts: &str) -> Result<usize, StoreError> {
+        let streams: Vec<String> = self
+            .conn
+            .prepare("SELECT stream FROM streams")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut dropped = 0;
+        for stream in streams {
+            let keep_from: Option<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT seq FROM events WHERE stream = ?1 AND ts >= ?2 ORDER BY seq LIMIT 1",
+                )?
+                .query_row(params![stream, before_ts], |r| r.get(0))
+                .optional()?;
+            dropped += match keep_from {
+                Some(seq) => self.conn.execute(
+                    "DELETE FROM events WHERE stream = ?1 AND seq < ?2",
+                    params![stream, seq],
+                )?,
+                None => self
+                    .conn
+                    .execute("DELETE FROM events WHERE stream = ?1", [&stream])?,
+            };
+        }
+        Ok(dropped)
+    }
+}
