@@ -6,6 +6,7 @@
 //! - [`engine`]: router (the single writer), store, hub, dispatcher, carriers.
 //! - [`server`]: the axum app: WebSocket sessions, carrier webhooks, health, metrics.
 //! - [`client`]: the TUI; speaks `protocol` only.
+//! - [`tls`]: rustls client configuration shared by carrier APIs and `wss://` connections.
 
 pub mod client;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod domain;
 pub mod engine;
 pub mod protocol;
 pub mod server;
+pub mod tls;

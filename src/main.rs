@@ -43,6 +43,10 @@ enum Cmd {
         /// Bearer token (from `shortbox agent add`).
         #[arg(long, env = "SHORTBOX_TOKEN", hide_env_values = true)]
         token: String,
+        /// A PEM file of a certificate authority to trust for wss:// besides the system's
+        /// (repeat for several).
+        #[arg(long = "ca-cert", value_name = "FILE")]
+        ca_certs: Vec<PathBuf>,
     },
     /// Manage agents.
     Agent {
@@ -145,8 +149,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(serve(config, data, listen))
         }
-        Some(Cmd::Connect { url, token }) => {
-            let url = ws_url(&url)?;
+        Some(Cmd::Connect {
+            url,
+            token,
+            ca_certs,
+        }) => {
             let log_dir = dirs().map(|d| d.data_local_dir().join("logs"));
             shortbox::client::run(shortbox::client::ClientOptions {
                 url,
@@ -155,23 +162,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map(|c| c.client.bell)
                     .unwrap_or(true),
                 log_dir,
+                ca_certs,
             })
         }
         None => embedded(cli.config.as_deref(), cli.data.as_deref()),
     }
-}
-
-fn ws_url(url: &str) -> anyhow::Result<String> {
-    let url = url.trim_end_matches('/');
-    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-        anyhow::bail!("{url}: expected a ws:// or wss:// URL, e.g. ws://127.0.0.1:7878");
-    }
-    let after_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or("");
-    Ok(if after_scheme.contains('/') {
-        url.to_string()
-    } else {
-        format!("{url}/v1/ws")
-    })
 }
 
 async fn serve(config: Config, data: PathBuf, listen: String) -> anyhow::Result<()> {
@@ -244,6 +239,7 @@ fn embedded(config_path: Option<&Path>, data: Option<&Path>) -> anyhow::Result<(
         token,
         bell,
         log_dir: Some(log_dir),
+        ca_certs: Vec::new(),
     });
     let _ = stop.send(());
     rt.shutdown_timeout(std::time::Duration::from_secs(2));

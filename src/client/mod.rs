@@ -32,6 +32,9 @@ pub struct ClientOptions {
     pub bell: bool,
     /// Where the client writes its log file (`shortbox-client.log.<date>`); none: no log.
     pub log_dir: Option<std::path::PathBuf>,
+    /// PEM files of certificate authorities trusted for `wss://` besides the system's (a
+    /// private CA).
+    pub ca_certs: Vec<std::path::PathBuf>,
 }
 
 /// Runs the TUI until the user quits. Blocking; it runs on a thread of its own with its own

@@ -48,7 +48,8 @@ pub async fn run(options: ClientOptions) -> anyhow::Result<()> {
     // Phone-number metadata takes a moment to load: do it before the first row needs it.
     tokio::task::spawn_blocking(crate::domain::phone::warm);
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let net = net::spawn(options.url.clone(), options.token.clone(), tx.clone());
+    let tls = net::tls_config(&options.ca_certs).map_err(|e| anyhow::anyhow!(e))?;
+    let net = net::spawn_with_tls(options.url.clone(), options.token.clone(), tls, tx.clone());
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     // Shift-Enter is only told apart from Enter by terminals with the kitty keyboard protocol.

@@ -10,6 +10,7 @@
 pub mod backoff;
 pub mod session;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -96,15 +97,44 @@ pub struct NetHandle {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Starts the network task; it reports to `events` until told to shut down.
+/// Starts the network task; it reports to `events` until told to shut down. `wss://` URLs
+/// trust the system's certificate authorities.
 pub fn spawn<E>(url: String, token: String, events: mpsc::UnboundedSender<E>) -> NetHandle
+where
+    E: From<NetEvent> + Send + 'static,
+{
+    spawn_with_tls(url, token, None, events)
+}
+
+/// As [`spawn`], with the TLS configuration for `wss://` (from [`tls_config`]).
+pub fn spawn_with_tls<E>(
+    url: String,
+    token: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    events: mpsc::UnboundedSender<E>,
+) -> NetHandle
 where
     E: From<NetEvent> + Send + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel();
     let emit = move |e: NetEvent| events.send(E::from(e)).is_ok();
-    let task = tokio::spawn(run(url, token, rx, emit));
+    let task = tokio::spawn(run(url, token, tls, rx, emit));
     NetHandle { commands: tx, task }
+}
+
+/// The TLS configuration trusting the system's authorities and the PEM files in `ca_certs`;
+/// `None` (the system's alone, built when first needed) when there are none.
+pub fn tls_config(
+    ca_certs: &[std::path::PathBuf],
+) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    if ca_certs.is_empty() {
+        return Ok(None);
+    }
+    let mut roots = Vec::new();
+    for path in ca_certs {
+        roots.extend(crate::tls::read_pem_certs(path)?);
+    }
+    crate::tls::client_config(roots).map(|c| Some(Arc::new(c)))
 }
 
 /// `ws://host:port` → `ws://host:port/v1/ws`; `http(s)` becomes `ws(s)`.
@@ -141,6 +171,7 @@ enum ConnectError {
 async fn run(
     url: String,
     token: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
     mut commands: mpsc::UnboundedReceiver<NetCommand>,
     emit: impl Fn(NetEvent) -> bool,
 ) {
@@ -153,7 +184,7 @@ async fn run(
         })) {
             return;
         }
-        let (reason, pause) = match connect(&url, &token).await {
+        let (reason, pause) = match connect(&url, &token, tls.as_ref()).await {
             Ok(ws) => {
                 let started = Instant::now();
                 let ended = session(ws, &mut cursors, &mut commands, &emit).await;
@@ -257,7 +288,11 @@ async fn stopped(
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
+async fn connect(
+    url: &str,
+    token: &str,
+    tls: Option<&Arc<rustls::ClientConfig>>,
+) -> Result<Ws, ConnectError> {
     let stop = |reason: String| ConnectError::Stop {
         reason,
         new_token: false,
@@ -277,7 +312,16 @@ async fn connect(url: &str, token: &str) -> Result<Ws, ConnectError> {
         http::header::SEC_WEBSOCKET_PROTOCOL,
         http::HeaderValue::from_static(SUBPROTOCOL),
     );
-    let attempt = tokio_tungstenite::connect_async(req);
+    let connector = if req.uri().scheme_str() == Some("wss") {
+        let config = match tls {
+            Some(c) => c.clone(),
+            None => Arc::new(crate::tls::client_config(Vec::new()).map_err(stop)?),
+        };
+        Some(tokio_tungstenite::Connector::Rustls(config))
+    } else {
+        None
+    };
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector);
     match tokio::time::timeout(Duration::from_secs(10), attempt).await {
         Err(_) => Err(ConnectError::Retry("connecting timed out".into())),
         Ok(Ok((ws, _))) => Ok(ws),
