@@ -157,7 +157,8 @@ struct LoadOpts {
     /// Ops principals (the `ops` stream).
     #[arg(long, default_value_t = 2)]
     ops: usize,
-    #[arg(long, default_value_t = 20_000)]
+    /// Subscribers writing to tenants (after the warm-up most of them have a conversation).
+    #[arg(long, default_value_t = 5_000)]
     subscribers: usize,
     /// HTTP keep-alive connections posting (requests in flight at most).
     #[arg(long, default_value_t = 256)]

@@ -19,10 +19,10 @@ pub struct ThrottleResult {
     pub mps: u32,
     pub parts_per_message: u32,
     pub seconds: f64,
-    /// Parts sent per code, all of it (the bucket starts full: one second's burst).
+    /// Parts sent per code over the whole run.
     pub min_parts: u64,
     pub max_parts: u64,
-    /// Steady rate after the initial burst, per code, as a share of `mps` (1.0 = exact).
+    /// Rate after the first second, per code, as a share of `mps` (1.0 = exact).
     pub worst_rate_ratio: f64,
     pub best_rate_ratio: f64,
     /// The most parts one code sent in any one-second window (a carrier counting per second
@@ -75,28 +75,37 @@ fn summarize(
     sent: &[u64],
     windows: &[Vec<(u64, u32)>],
 ) -> ThrottleResult {
-    let burst = u64::from(mps);
-    let ratio = |n: u64| n.saturating_sub(burst) as f64 / seconds / f64::from(mps);
-    let min = sent.iter().copied().min().unwrap_or(0);
-    let max = sent.iter().copied().max().unwrap_or(0);
-    let ratios: Vec<f64> = sent.iter().map(|&n| ratio(n)).collect();
+    // The rate after the first second, whatever the bucket allows at the start.
+    let ratios: Vec<f64> = windows
+        .iter()
+        .map(|w| {
+            let later: u64 = w
+                .iter()
+                .filter(|(t, _)| *t >= 1000)
+                .map(|(_, p)| u64::from(*p))
+                .sum();
+            later as f64 / (seconds - 1.0) / f64::from(mps)
+        })
+        .collect();
+    let off = |r: &f64| (r - 1.0).abs();
     let worst = ratios
         .iter()
         .copied()
-        .max_by(|a, b| (a - 1.0).abs().total_cmp(&(b - 1.0).abs()))
+        .max_by(|a, b| off(a).total_cmp(&off(b)))
         .unwrap_or(0.0);
     let best = ratios
         .iter()
         .copied()
-        .min_by(|a, b| (a - 1.0).abs().total_cmp(&(b - 1.0).abs()))
+        .min_by(|a, b| off(a).total_cmp(&off(b)))
         .unwrap_or(0.0);
+    let max = sent.iter().copied().max().unwrap_or(0);
     ThrottleResult {
         mode,
         codes: sent.len(),
         mps,
         parts_per_message: parts,
         seconds,
-        min_parts: min,
+        min_parts: sent.iter().copied().min().unwrap_or(0),
         max_parts: max,
         worst_rate_ratio: worst,
         best_rate_ratio: best,

@@ -53,7 +53,7 @@ impl Default for World {
     fn default() -> World {
         World {
             tenants: 8,
-            subscribers: 20_000,
+            subscribers: 5_000,
             ops_permille: 50,
             dedicated_permille: 150,
             connection_queue: 4096,
