@@ -30,6 +30,7 @@ name = "Brisa Cafe"
 help_text = "Brisa help: brisa.example"
 stop_text = "Brisa: unsubscribed."
 keywords = [{ code = "55123", word = "BREW" }, { code = "55123", word = "BEANS", double_opt_in = true }]
+compliance_keywords = { opt_out = ["BASTA"], help = ["SOPORTE"] }
 
 [[codes]]
 code = "55123"
@@ -459,5 +460,34 @@ fn double_opt_in_waits_for_yes() {
             .iter()
             .any(|b| b.contains("Msg&data rates may apply") && b.contains("STOP")),
         "{welcome:?}"
+    );
+}
+
+#[test]
+fn a_tenant_s_own_words_apply_to_its_subscribers_only() {
+    let mut rig = Rig::new(1_795_000_000_000);
+    rig.inbound("+14155550106", "55123", "BREW hi");
+    rig.inbound("+14155550107", "55123", "SHOES hi");
+    // Brisa's own HELP and STOP words work for brisa's subscriber …
+    rig.inbound("+14155550106", "55123", "soporte");
+    assert!(
+        rig.jobs()
+            .iter()
+            .any(|j| j.message.body == "Brisa help: brisa.example")
+    );
+    rig.inbound("+14155550106", "55123", "Basta!");
+    let brisa: Vec<String> = rig
+        .events("tenant:brisa")
+        .iter()
+        .filter(|e| e["kind"] == "consent.changed")
+        .map(|e| e["data"]["consent"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(brisa, ["opted_out"]);
+    // … and are ordinary words for acme's.
+    rig.inbound("+14155550107", "55123", "basta");
+    assert!(
+        !rig.events("tenant:acme")
+            .iter()
+            .any(|e| e["kind"] == "consent.changed")
     );
 }

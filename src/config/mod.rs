@@ -171,6 +171,10 @@ pub struct TenantConfig {
     pub monthly_spend_limit_usd: f64,
     #[serde(default)]
     pub keywords: Vec<KeywordConfig>,
+    /// This tenant's own compliance words, on top of the standard lists and its code
+    /// country's (e.g. `{ opt_out = ["UNSUB"], help = ["SOPORTE"] }`).
+    #[serde(default)]
+    pub compliance_keywords: CountryKeywords,
 }
 
 fn default_timezone() -> String {

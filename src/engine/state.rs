@@ -125,6 +125,8 @@ pub struct State {
     pub code_blocks: HashSet<(String, String)>,
     /// Compliance keyword lists by code country (standard lists where a country has none).
     pub keyword_lists: HashMap<String, KeywordLists>,
+    /// (tenant, country) → lists with the tenant's own words, for tenants that have some.
+    pub tenant_keyword_lists: HashMap<(String, String), KeywordLists>,
     pub default_keywords: KeywordLists,
 }
 
@@ -223,17 +225,35 @@ impl State {
         s.code_blocks.extend(snap.code_blocks);
         for (country, extra) in &config.compliance.keywords {
             let mut lists = KeywordLists::default();
-            for (class, words) in [
-                (KeywordClass::OptOut, &extra.opt_out),
-                (KeywordClass::OptIn, &extra.opt_in),
-                (KeywordClass::Help, &extra.help),
-            ] {
-                let words: Vec<&str> = words.iter().map(String::as_str).collect();
-                lists.extend(class, &words);
-            }
+            extend_lists(&mut lists, extra);
             s.keyword_lists.insert(country.clone(), lists);
         }
+        // A tenant's own words apply on top of each of its code countries' lists.
+        for t in &config.tenants {
+            let extra = &t.compliance_keywords;
+            if extra.opt_out.is_empty() && extra.opt_in.is_empty() && extra.help.is_empty() {
+                continue;
+            }
+            let countries: HashSet<&str> =
+                config.codes.iter().map(|c| c.country.as_str()).collect();
+            for country in countries {
+                let mut lists = s.keywords_for(country).clone();
+                extend_lists(&mut lists, extra);
+                s.tenant_keyword_lists
+                    .insert((t.id.clone(), country.to_string()), lists);
+            }
+        }
         s
+    }
+
+    /// The compliance words in force for a message on a code of `country`, routed to `tenant`.
+    pub fn keywords_in_force(&self, tenant: Option<&str>, country: &str) -> &KeywordLists {
+        tenant
+            .and_then(|t| {
+                self.tenant_keyword_lists
+                    .get(&(t.to_string(), country.to_string()))
+            })
+            .unwrap_or_else(|| self.keywords_for(country))
     }
 
     pub fn consent_of(&self, tenant: &str, subscriber: &str) -> ConsentState {
@@ -345,5 +365,16 @@ impl State {
 
     pub fn price(&self, country: &str) -> i64 {
         self.prices.get(country).copied().unwrap_or(0)
+    }
+}
+
+fn extend_lists(lists: &mut KeywordLists, extra: &crate::config::CountryKeywords) {
+    for (class, words) in [
+        (KeywordClass::OptOut, &extra.opt_out),
+        (KeywordClass::OptIn, &extra.opt_in),
+        (KeywordClass::Help, &extra.help),
+    ] {
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        lists.extend(class, &words);
     }
 }

@@ -39,7 +39,7 @@ impl Router {
             .cloned();
         let class = match self
             .state
-            .keywords_for(&code.country)
+            .keywords_in_force(tenant, &code.country)
             .classify(&message.body)
         {
             Some(c) => Some(c),

@@ -118,7 +118,7 @@ impl Router {
             opt_out_intent: crate::domain::keywords::opt_out_intent(&cmd.body)
                 && self
                     .state
-                    .keywords_for(&code.country)
+                    .keywords_in_force(decision.tenant().map(String::as_str), &code.country)
                     .classify(&cmd.body)
                     .is_none(),
         };
