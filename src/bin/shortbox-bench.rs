@@ -279,6 +279,15 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             data_root,
         } => {
             std::fs::create_dir_all(&data_root)?;
+            let fsync = bench::storage::fsync_probe(&data_root, 200)?;
+            emit(
+                &serde_json::json!({ "fsync_4k": fsync, "dir": data_root }),
+                &format!(
+                    "fsync of 4 KiB in {}: {}",
+                    data_root.display(),
+                    fsync.line()
+                ),
+            );
             for batch in batches {
                 let dir = DataDir::new(&data_root, "b3")?;
                 let r = bench::storage::storage_run(
@@ -419,6 +428,16 @@ async fn b2(
     volatile_root: PathBuf,
     early_ack_engine: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&load.data_root)?;
+    let fsync_disk = bench::storage::fsync_probe(&load.data_root, 200)?;
+    let fsync_tmpfs = bench::storage::fsync_probe(&volatile_root, 200)?;
+    eprintln!(
+        "fsync of 4 KiB: {} {}; {} {}",
+        load.data_root.display(),
+        fsync_disk.line(),
+        volatile_root.display(),
+        fsync_tmpfs.line()
+    );
     let mut durable = Vec::new();
     let mut volatile = Vec::new();
     let mut early = Vec::new();
@@ -447,6 +466,8 @@ async fn b2(
     let v = Medians::of("B2 tmpfs", &volatile);
     let summary = serde_json::json!({
         "rate": rate,
+        "fsync_4k_disk": fsync_disk,
+        "fsync_4k_tmpfs": fsync_tmpfs,
         "durable": d,
         "tmpfs": v,
         "ack_before_commit": (!early.is_empty()).then(|| Medians::of("B2 ack-before-commit", &early)),

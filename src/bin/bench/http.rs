@@ -116,6 +116,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// `GET path` on a new connection; the status (for `/healthz`).
 pub async fn get_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
+    Ok(get(addr, path).await?.0)
+}
+
+/// `GET path` on a new connection; the status and the whole answer as text.
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr).await?;
     s.write_all(
         format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
@@ -123,8 +128,18 @@ pub async fn get_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
     .await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
-    let head = String::from_utf8_lossy(&buf);
-    head.get(9..12)
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .get(9..12)
         .and_then(|s| s.parse().ok())
-        .context("a status line")
+        .context("a status line")?;
+    Ok((status, text))
+}
+
+/// A sample's value in Prometheus text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.trim().parse().ok())
 }

@@ -300,6 +300,12 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     let own1 = own_cpu_seconds();
     let busy1 = machine_busy_seconds();
     let window = measure_start.elapsed().as_secs_f64();
+    let metrics = super::http::get(addr, "/metrics")
+        .await
+        .map(|(_, text)| text)
+        .unwrap_or_default();
+    let slow_consumers =
+        super::http::metric(&metrics, "shortbox_slow_consumers_total").unwrap_or(f64::NAN);
     let peak_rss = engine.peak_rss_mib();
     let rss_end = engine.rss_mib();
     let _ = stop_tx.send(true);
@@ -378,6 +384,7 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         load_average: load_average(),
         peak_rss_mib: peak_rss,
         rss_end_mib: rss_end,
+        slow_consumers,
         engine_start_ms,
         clients: clients.len(),
     })

@@ -80,6 +80,8 @@ pub struct LoadResult {
     pub peak_rss_mib: f64,
     /// Resident set at the end of the drain.
     pub rss_end_mib: f64,
+    /// Connections the engine closed as slow consumers (its `/metrics`).
+    pub slow_consumers: f64,
     pub engine_start_ms: f64,
     pub clients: usize,
 }

@@ -182,6 +182,27 @@ impl Generator {
     }
 }
 
+/// The latency of one 4 KiB write + fsync in `dir`, `n` times: what every durable commit
+/// pays at least on this file system, now.
+pub fn fsync_probe(dir: &Path, n: usize) -> anyhow::Result<Summary> {
+    use std::io::{Seek, SeekFrom, Write as _};
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("fsync-probe-{}", std::process::id()));
+    let mut file = std::fs::File::create(&path)?;
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let block = [7u8; 4096];
+    for i in 0..n {
+        file.seek(SeekFrom::Start((i % 16) as u64 * 4096))?;
+        file.write_all(&block)?;
+        let t = Instant::now();
+        file.sync_data()?;
+        let _ = h.record((t.elapsed().as_micros() as u64).max(1));
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok(Summary::of(&h))
+}
+
 /// B3 for one batch size.
 #[derive(Debug, Clone, Serialize)]
 pub struct StorageResult {
