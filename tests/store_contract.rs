@@ -499,7 +499,21 @@ fn sqlite_upgrades_a_first_schema_database_without_loss() {
         )
         .unwrap();
     }
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("shortbox.db")).unwrap();
+        conn.execute(
+            "INSERT INTO events (stream, seq, epoch, kind, ts, data) VALUES \
+             ('tenant:acme', 1, 'e1', 'message.received', '2026-11-22T10:00:00.002Z', '{\"n\":1}')",
+            [],
+        )
+        .unwrap();
+    }
     let (_store, read) = sqlite(dir.path());
     let c = read.conversations_by_id("c1").unwrap().unwrap();
     assert_eq!(c.last_message.unwrap().body, "SHOES size 9?");
+    let events = read.read_events("tenant:acme", 0, 10).unwrap();
+    assert_eq!(
+        (events.len(), events[0].seq, events[0].data.as_str()),
+        (1, 1, "{\"n\":1}")
+    );
 }

@@ -155,4 +155,22 @@ ALTER TABLE conversations ADD COLUMN last_message_id TEXT;
 UPDATE conversations SET last_message_id = json_extract(last_message, '$.id'), last_message = NULL;
 DROP INDEX events_by_ts;
 "#,
+    // 3: events become a rowid table: as WITHOUT ROWID, each ~1 KB event spilled to its own
+    // overflow page, writing about three times the WAL it needs.
+    r#"
+CREATE TABLE events_v3 (
+    id      INTEGER PRIMARY KEY,
+    stream  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    epoch   TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    ts      TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    UNIQUE (stream, seq)
+);
+INSERT INTO events_v3 (stream, seq, epoch, kind, ts, data)
+    SELECT stream, seq, epoch, kind, ts, data FROM events ORDER BY stream, seq;
+DROP TABLE events;
+ALTER TABLE events_v3 RENAME TO events;
+"#,
 ];

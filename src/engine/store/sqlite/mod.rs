@@ -123,7 +123,7 @@ impl SqliteStore {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
         )?;
         check_pragmas(&conn, &path)?;
-        conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-32000;")?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-8000;")?;
         migrate(&mut conn)?;
         let checkpointer = Checkpointer::start(&path)?;
         Ok(SqliteStore {
