@@ -11,6 +11,9 @@ use shortbox::config::Config;
 use shortbox::engine::{Engine, add_agent_offline};
 use shortbox::protocol::Role;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "shortbox",

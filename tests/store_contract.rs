@@ -2,8 +2,8 @@
 //! SQLite runs it now; a PostgreSQL store adds one line at the bottom.
 
 use shortbox::engine::store::{
-    AgentRow, ConversationExtra, ConversationQuery, MessageExtra, SqliteStore, Store, StoreRead,
-    StoredEvent, Write,
+    AgentRow, ConversationExtra, ConversationQuery, InboundOrigin, MessageExtra, SqliteStore,
+    Store, StoreRead, StoredEvent, Write,
 };
 use shortbox::protocol::{
     Attribution, AttributionState, CodeKind, ConsentState, Conversation, ConversationStatus,
@@ -165,10 +165,26 @@ fn contract(open: Open) {
         ])
         .unwrap();
     assert_eq!(
-        store.find_inbound("sim", "SIM-1").unwrap(),
-        Some(("m1".to_string(), Some("acme".to_string())))
+        store.inbound_origin("m1").unwrap(),
+        Some(InboundOrigin {
+            carrier: "sim".into(),
+            carrier_id: "SIM-1".into(),
+            tenant: Some("acme".into()),
+        })
     );
-    assert_eq!(store.find_inbound("sim", "SIM-2").unwrap(), None);
+    assert_eq!(
+        store.inbound_origin("m2").unwrap(),
+        None,
+        "an outbound message is not an inbound origin"
+    );
+    assert_eq!(store.inbound_origin("m9").unwrap(), None);
+    let recent = store.load(0, 0, 10).unwrap().recent_inbound;
+    assert_eq!(
+        recent,
+        [("m1".to_string(), "sim".to_string(), "SIM-1".to_string())],
+        "inbound messages with a carrier id, oldest first"
+    );
+    assert!(store.load(0, 0, 0).unwrap().recent_inbound.is_empty());
     assert_eq!(store.message("m2").unwrap().unwrap().body, "yes");
     assert_eq!(store.unread_after("c1", "m1").unwrap(), 1);
 
@@ -329,7 +345,7 @@ fn contract(open: Open) {
         event("tenant:acme", 5),
     ]);
     assert!(err.is_err());
-    let snap = store.load(0).unwrap();
+    let snap = store.load(0, 0, 10).unwrap();
     assert!(
         !snap.subscribers.iter().any(|(e, _)| e == "+14155550199"),
         "a failed batch must roll back whole"
@@ -394,7 +410,7 @@ fn contract(open: Open) {
         ["acme"]
     );
     assert!(read.agent_by_token_hash(&[8; 32]).unwrap().is_none());
-    let snap = store.load(50).unwrap();
+    let snap = store.load(50, 0, 10).unwrap();
     assert_eq!(snap.conversations.len(), 3);
     assert_eq!(
         snap.conversations
@@ -408,7 +424,7 @@ fn contract(open: Open) {
     assert_eq!(snap.attribution[0].2, "brisa");
     assert_eq!(snap.idempotency.len(), 1);
     assert!(
-        store.load(101).unwrap().idempotency.is_empty(),
+        store.load(101, 0, 10).unwrap().idempotency.is_empty(),
         "only recent keys are loaded"
     );
     assert_eq!(

@@ -8,6 +8,7 @@ pub mod carriers;
 pub mod clock;
 pub mod dispatcher;
 pub mod hub;
+pub mod recent_inbound;
 pub mod router;
 pub mod state;
 pub mod store;

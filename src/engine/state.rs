@@ -128,6 +128,8 @@ pub struct State {
     /// (tenant, country) → lists with the tenant's own words, for tenants that have some.
     pub tenant_keyword_lists: HashMap<(String, String), KeywordLists>,
     pub default_keywords: KeywordLists,
+    /// Carrier ids of recent inbound messages (a carrier's redelivery is answered from here).
+    pub recent_inbound: crate::engine::recent_inbound::RecentInbound,
 }
 
 impl State {
@@ -191,6 +193,9 @@ impl State {
         }
         s.subscribers
             .extend(snap.subscribers.into_iter().map(|(e164, _)| e164));
+        for (id, carrier, carrier_id) in snap.recent_inbound {
+            s.recent_inbound.insert(&carrier, &carrier_id, &id);
+        }
         for (tenant, key, fingerprint, message, _) in snap.idempotency {
             s.idempotency.insert(
                 (tenant, key),

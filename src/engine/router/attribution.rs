@@ -36,14 +36,18 @@ impl Router {
             since: since.clone(),
             message: message.clone(),
         };
-        batch.writes.push(Write::Attribution {
-            code: code.to_string(),
-            subscriber: subscriber.to_string(),
-            tenant: tenant.to_string(),
-            since: since.clone(),
-            message: message.clone(),
-        });
-        self.state.attribution.insert(key, holder);
+        // The same holder with the same evidence (a subscriber naming the business they
+        // already talk to) is no change: nothing to write.
+        if self.state.attribution.get(&key) != Some(&holder) {
+            batch.writes.push(Write::Attribution {
+                code: code.to_string(),
+                subscriber: subscriber.to_string(),
+                tenant: tenant.to_string(),
+                since: since.clone(),
+                message: message.clone(),
+            });
+            self.state.attribution.insert(key, holder);
+        }
 
         let from = match mv {
             AttributionMove::Unchanged => return,

@@ -37,26 +37,31 @@ impl Router {
         if let Some(ack) = batch.seen_inbound.get(&key) {
             return Ok(ack.clone());
         }
-        match self.store.find_inbound(&cmd.carrier, &cmd.carrier_id) {
-            Ok(Some((id, tenant))) => {
-                let routed = if tenant.is_some() {
-                    "tenant"
-                } else {
-                    "unattributed"
-                };
-                return Ok(InboundAck {
-                    message: id,
-                    routed,
-                    tenant,
-                });
-            }
-            Ok(None) => {}
-            Err(e) => {
-                return Err(IngressError {
-                    status: 503,
-                    code: "unavailable",
-                    message: format!("storage: {e}"),
-                });
+        if let Some(id) = self.state.recent_inbound.get(&cmd.carrier, &cmd.carrier_id) {
+            // Confirmed against the stored message: the memory holds hashes.
+            match self.store.inbound_origin(&id) {
+                Ok(Some(origin))
+                    if origin.carrier == cmd.carrier && origin.carrier_id == cmd.carrier_id =>
+                {
+                    let routed = if origin.tenant.is_some() {
+                        "tenant"
+                    } else {
+                        "unattributed"
+                    };
+                    return Ok(InboundAck {
+                        message: id,
+                        routed,
+                        tenant: origin.tenant,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(IngressError {
+                        status: 503,
+                        code: "unavailable",
+                        message: format!("storage: {e}"),
+                    });
+                }
             }
         }
         let Some(code) = self.state.codes.get(&cmd.to).cloned() else {
@@ -157,6 +162,9 @@ impl Router {
                     kind::UNATTRIBUTED_RECEIVED,
                     &UnattributedData { message, reason },
                 );
+                self.state
+                    .recent_inbound
+                    .insert(&cmd.carrier, &cmd.carrier_id, &ack.message);
                 batch.seen_inbound.insert(key, ack.clone());
                 return Ok(ack);
             }
@@ -212,6 +220,9 @@ impl Router {
             },
         );
         self.compliance(&message, Some(&tenant), &code, batch);
+        self.state
+            .recent_inbound
+            .insert(&cmd.carrier, &cmd.carrier_id, &ack.message);
         batch.seen_inbound.insert(key, ack.clone());
         Ok(ack)
     }

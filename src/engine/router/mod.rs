@@ -188,6 +188,19 @@ pub struct Router {
     now: String,
 }
 
+/// What the router keeps in memory, from the store: idempotency keys of the last 48 hours
+/// and the carrier ids of recent inbound messages (by their ids' time: the system clock's).
+fn load(
+    store: &mut dyn Store,
+    now_ms: i64,
+) -> Result<crate::engine::store::Snapshot, crate::engine::store::StoreError> {
+    use crate::engine::recent_inbound::{CAPACITY, WINDOW_MS};
+    let system_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    store.load(now_ms - 48 * 3600 * 1000, system_ms - WINDOW_MS, CAPACITY)
+}
+
 pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("the engine could not store this change: {e}"))
 }
@@ -202,9 +215,7 @@ impl Router {
         clock: Arc<dyn clock::Clock>,
         traffic: Arc<crate::engine::traffic::Traffic>,
     ) -> Result<(Router, RouterHandle, mpsc::Receiver<Command>), super::EngineError> {
-        let since = clock.now_ms() - 48 * 3600 * 1000;
-        let snap = store
-            .load(since)
+        let snap = load(store.as_mut(), clock.now_ms())
             .map_err(|e| super::EngineError::Store(e.to_string()))?;
         let state = State::new(&config, snap);
         let (tx, rx) = mpsc::channel(16 * 1024);
@@ -344,8 +355,7 @@ impl Router {
     }
 
     fn reload(&mut self) {
-        let since = self.clock.now_ms() - 48 * 3600 * 1000;
-        match self.store.load(since) {
+        match load(self.store.as_mut(), self.clock.now_ms()) {
             Ok(snap) => self.state = State::new(&self.config, snap),
             Err(e) => {
                 tracing::error!(error = %e, "cannot reload state: the router stops");

@@ -194,6 +194,16 @@ pub struct Snapshot {
     pub consent: Vec<(String, String, ConsentState)>,
     /// (code, subscriber)
     pub code_blocks: Vec<(String, String)>,
+    /// (message id, carrier, carrier id) of recent inbound messages, oldest first.
+    pub recent_inbound: Vec<(String, String, String)>,
+}
+
+/// Where a stored inbound message came from, and whose it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundOrigin {
+    pub carrier: String,
+    pub carrier_id: String,
+    pub tenant: Option<String>,
 }
 
 /// One entry of a subscriber's consent history with a tenant.
@@ -222,14 +232,17 @@ pub struct ConversationQuery {
 pub trait Store: Send {
     /// Applies `writes` in one transaction and commits (durably) before returning.
     fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError>;
-    /// Everything the router keeps in memory.
-    fn load(&mut self, idempotency_since_ms: i64) -> Result<Snapshot, StoreError>;
-    /// The inbound message already stored for this carrier message id, with its tenant.
-    fn find_inbound(
+    /// Everything the router keeps in memory: idempotency keys since `idempotency_since_ms`,
+    /// and the carrier ids of at most `inbound_limit` inbound messages made since
+    /// `inbound_since_ms`.
+    fn load(
         &mut self,
-        carrier: &str,
-        carrier_id: &str,
-    ) -> Result<Option<(String, Option<String>)>, StoreError>;
+        idempotency_since_ms: i64,
+        inbound_since_ms: i64,
+        inbound_limit: usize,
+    ) -> Result<Snapshot, StoreError>;
+    /// The carrier, carrier id and tenant of a stored inbound message.
+    fn inbound_origin(&mut self, id: &str) -> Result<Option<InboundOrigin>, StoreError>;
     /// The outbound message a carrier knows by `carrier_id`.
     fn find_outbound(
         &mut self,

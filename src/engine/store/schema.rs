@@ -173,4 +173,12 @@ INSERT INTO events_v3 (stream, seq, epoch, kind, ts, data)
 DROP TABLE events;
 ALTER TABLE events_v3 RENAME TO events;
 "#,
+    // 4: inbound carrier ids are recognised from memory (the router remembers recent ones and
+    // loads them at start); only status callbacks look messages up by carrier id, and they
+    // name outbound messages. A random-key index insert for every inbound message is gone.
+    r#"
+DROP INDEX messages_by_carrier_id;
+CREATE UNIQUE INDEX messages_out_by_carrier_id ON messages (carrier, carrier_id)
+    WHERE carrier_id IS NOT NULL AND direction = 'out';
+"#,
 ];

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::schema::MIGRATIONS;
-use super::{Snapshot, Store, StoreError, Write};
+use super::{InboundOrigin, Snapshot, Store, StoreError, Write};
 use crate::protocol::{ConsentState, Message};
 use rows::{
     MESSAGE_COLUMNS, conversation_from_row, conversation_select, message_from_row, parse_enum,
@@ -32,9 +32,16 @@ pub struct SqliteStore {
 }
 
 /// Copies the WAL back into the database from its own connection and thread, so that the
-/// writer's commits never pay for a checkpoint (the writer's automatic checkpoints are off).
+/// writer's commits rarely pay for a checkpoint (the writer's automatic checkpoints are off).
 /// PASSIVE checkpoints never block the writer; the WAL restarts from its beginning once it has
-/// been copied and no reader needs it.
+/// been copied completely and no reader needs it.
+///
+/// Under sustained load the background pass never copies *everything*: the writer appends
+/// while it copies, so the WAL would grow without bound (every new frame then extends the
+/// file, which costs the writer more than the frame itself, and a crash replays all of it).
+/// So once the WAL holds [`WAL_RESTART_PAGES`] frames, the writer runs one PASSIVE checkpoint
+/// itself between two batches: with no writer running it copies the rest (only what arrived
+/// since the background pass), and the next commit starts the WAL again from its beginning.
 struct Checkpointer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -48,12 +55,22 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("shortbox-checkpoint".into())
             .spawn(move || {
+                let mut pause = IDLE_PAUSE;
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::park_timeout(std::time::Duration::from_millis(200));
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                    {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
+                    std::thread::park_timeout(pause);
+                    // (blocked, frames in the WAL, frames copied)
+                    let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    });
+                    pause = match pass {
+                        // Frames were copied: more are likely coming; keep up with them.
+                        Ok((_, copied)) if copied > 0 => BUSY_PAUSE,
+                        Ok(_) => IDLE_PAUSE,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                            IDLE_PAUSE
+                        }
+                    };
                 }
             })
             .map_err(|source| StoreError::Io {
@@ -75,6 +92,24 @@ impl Drop for Checkpointer {
             let _ = t.join();
         }
     }
+}
+
+/// The background checkpointer's pause when the WAL was empty, and while frames keep coming.
+const IDLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// WAL frames (pages of 4 KiB) after which the writer finishes a checkpoint itself so that
+/// the WAL starts again from its beginning: 16 MiB.
+const WAL_RESTART_PAGES: i32 = 4096;
+
+thread_local! {
+    /// Frames in the WAL after this thread's last commit (set by the WAL hook).
+    static WAL_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+fn record_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.set(frames);
+    Ok(())
 }
 
 pub(super) fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
@@ -124,6 +159,8 @@ impl SqliteStore {
         )?;
         check_pragmas(&conn, &path)?;
         conn.execute_batch("PRAGMA wal_autocheckpoint=0; PRAGMA cache_size=-8000;")?;
+        // After `wal_autocheckpoint=0`, which would replace it.
+        conn.wal_hook(Some(record_wal_frames));
         migrate(&mut conn)?;
         let checkpointer = Checkpointer::start(&path)?;
         Ok(SqliteStore {
@@ -170,10 +207,25 @@ impl Store for SqliteStore {
             write_one(&tx, w)?;
         }
         tx.commit()?;
+        if WAL_FRAMES.get() >= WAL_RESTART_PAGES {
+            // A busy checkpointer or reader only postpones the restart to a later batch.
+            WAL_FRAMES.set(0);
+            if let Err(e) = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
         Ok(())
     }
 
-    fn load(&mut self, idempotency_since_ms: i64) -> Result<Snapshot, StoreError> {
+    fn load(
+        &mut self,
+        idempotency_since_ms: i64,
+        inbound_since_ms: i64,
+        inbound_limit: usize,
+    ) -> Result<Snapshot, StoreError> {
         let c = &self.conn;
         let mut snap = Snapshot::default();
         let mut st = c.prepare(conversation_select())?;
@@ -238,18 +290,39 @@ impl Store for SqliteStore {
         snap.code_blocks = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
+        // Message ids are UUID v7: their order is time order, and the primary key's.
+        let mut st = c.prepare(
+            "SELECT id, carrier, carrier_id FROM messages \
+             WHERE id >= ?1 AND direction = 'in' AND carrier_id IS NOT NULL \
+             ORDER BY id DESC LIMIT ?2",
+        )?;
+        snap.recent_inbound = st
+            .query_map(
+                params![
+                    crate::engine::recent_inbound::uuid_v7_floor(inbound_since_ms),
+                    inbound_limit as i64
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .collect::<Result<_, _>>()?;
+        snap.recent_inbound.reverse();
         Ok(snap)
     }
 
-    fn find_inbound(
-        &mut self,
-        carrier: &str,
-        carrier_id: &str,
-    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+    fn inbound_origin(&mut self, id: &str) -> Result<Option<InboundOrigin>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, tenant FROM messages WHERE carrier = ?1 AND carrier_id = ?2 AND direction = 'in'")?
-            .query_row(params![carrier, carrier_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT carrier, carrier_id, tenant FROM messages \
+                 WHERE id = ?1 AND direction = 'in' AND carrier_id IS NOT NULL",
+            )?
+            .query_row([id], |r| {
+                Ok(InboundOrigin {
+                    carrier: r.get(0)?,
+                    carrier_id: r.get(1)?,
+                    tenant: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
