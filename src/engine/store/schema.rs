@@ -173,4 +173,8 @@ INSERT INTO events_v3 (stream, seq, epoch, kind, ts, data)
 DROP TABLE events;
 ALTER TABLE events_v3 RENAME TO events;
 "#,
+    // 4: when an agent was revoked, for `shortbox agent list`.
+    r#"
+ALTER TABLE agents ADD COLUMN revoked_at TEXT;
+"#,
 ];
