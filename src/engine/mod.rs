@@ -15,6 +15,7 @@ pub mod traffic;
 
 mod api;
 mod auth;
+mod revocation;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -102,6 +103,7 @@ struct Inner {
     local_owner_token: String,
     calls_total: AtomicU64,
     traffic: Arc<traffic::Traffic>,
+    revoked: revocation::Revoked,
 }
 
 impl Engine {
@@ -200,6 +202,8 @@ impl Engine {
             }
         });
 
+        let revoked = revocation::Revoked::watch(reader.clone());
+
         let (local_owner_token, local_owner) = auth::new_token();
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -212,6 +216,7 @@ impl Engine {
                 local_owner_token,
                 calls_total: AtomicU64::new(0),
                 traffic,
+                revoked,
             }),
         })
     }
@@ -237,6 +242,13 @@ impl Engine {
     /// The principal behind a bearer token, if the token is known and not revoked.
     pub async fn authenticate(&self, token: &str) -> Option<AuthPrincipal> {
         auth::authenticate(self, token).await
+    }
+
+    /// Completes once `agent` is revoked (at once if it already is), within about a second of
+    /// the revocation's commit, whichever process made it. A session waits on this to close
+    /// with 4401.
+    pub fn revoked(&self, agent: &str) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.inner.revoked.of(agent)
     }
 
     /// Runs one protocol call on behalf of `who`.
