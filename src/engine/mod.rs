@@ -13,6 +13,7 @@ pub mod state;
 pub mod store;
 pub mod traffic;
 
+mod agents;
 mod api;
 mod auth;
 mod revocation;
@@ -29,7 +30,9 @@ use crate::protocol::{ApiError, Principal, Role};
 use router::{Command, Router, RouterHandle};
 use store::{SqliteRead, SqliteStore, StoreRead};
 
-pub use auth::add_agent_offline;
+pub use agents::{
+    Revocation, add_agent_offline, agents_table, list_agents_offline, revoke_agent_offline,
+};
 pub use hub::{Hub, PublishedEvent};
 
 /// An authenticated caller and the streams it may read.
@@ -85,6 +88,17 @@ pub enum EngineError {
     Config(String),
     #[error("the engine has stopped")]
     Stopped,
+    #[error(
+        "{0} holds no shortbox store (shortbox.db): expected the data directory of an engine \
+         (--data DIR, or engine.data_dir in the configuration)"
+    )]
+    NoStore(String),
+    #[error(
+        "no agent has the id or name {0:?}: expected an id (ag_…) or a name as `shortbox agent list` shows them"
+    )]
+    NoSuchAgent(String),
+    #[error("several agents named {name:?} are active ({ids}): name the one you mean by its id")]
+    AmbiguousAgent { name: String, ids: String },
 }
 
 #[derive(Clone)]
