@@ -8,7 +8,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use shortbox::config::Config;
-use shortbox::engine::{Engine, add_agent_offline};
+use shortbox::engine::{
+    Engine, add_agent_offline, agents_table, list_agents_offline, revoke_agent_offline,
+};
 use shortbox::protocol::Role;
 
 #[global_allocator]
@@ -69,6 +71,15 @@ enum AgentCmd {
         name: String,
         #[arg(long, value_enum)]
         role: RoleArg,
+    },
+    /// List the agents: id, name, role, tenants, when added and when revoked (never tokens).
+    List,
+    /// Revoke an agent: its token is refused from now on, and an engine running on the same
+    /// data closes its open sessions (4401) within a few seconds.
+    Revoke {
+        /// The agent's id (ag_…), or its name if no other active agent has it.
+        #[arg(value_name = "ID_OR_NAME")]
+        agent: String,
     },
 }
 
@@ -136,6 +147,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let data = data_dir(cli.data.as_deref(), &config)?;
             let token = add_agent_offline(&config, &data, &name, role.into(), &tenant)?;
             println!("{token}");
+            Ok(())
+        }
+        Some(Cmd::Agent {
+            command: AgentCmd::List,
+        }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let data = data_dir(cli.data.as_deref(), &config)?;
+            let agents = list_agents_offline(&data)?;
+            if agents.is_empty() {
+                println!(
+                    "no agents in {}: add one with `shortbox agent add`",
+                    data.display()
+                );
+            } else {
+                print!("{}", agents_table(&agents));
+            }
+            Ok(())
+        }
+        Some(Cmd::Agent {
+            command: AgentCmd::Revoke { agent },
+        }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let data = data_dir(cli.data.as_deref(), &config)?;
+            println!("{}", revoke_agent_offline(&data, &agent)?);
             Ok(())
         }
         Some(Cmd::Serve { listen }) => {

@@ -410,6 +410,29 @@ fn contract(open: Open) {
         ["acme"]
     );
     assert!(read.agent_by_token_hash(&[8; 32]).unwrap().is_none());
+    assert!(read.revoked_agents().unwrap().is_empty());
+    // A revoked agent's token is refused; a second revocation keeps the first time.
+    for at in ["2026-11-23T08:00:00.000Z", "2026-11-24T09:00:00.000Z"] {
+        store
+            .apply(&[Write::AgentRevoked {
+                id: "ag1".into(),
+                at: at.into(),
+            }])
+            .unwrap();
+    }
+    assert!(read.agent_by_token_hash(&[7; 32]).unwrap().is_none());
+    assert_eq!(read.revoked_agents().unwrap(), ["ag1"]);
+    let agents = read.agents().unwrap();
+    assert_eq!(agents.len(), 1);
+    assert_eq!(
+        (
+            agents[0].name.as_str(),
+            agents[0].role,
+            agents[0].revoked,
+            agents[0].revoked_at.as_deref()
+        ),
+        ("Ana", Role::Agent, true, Some("2026-11-23T08:00:00.000Z"))
+    );
     let snap = store.load(50, 0, 10).unwrap();
     assert_eq!(snap.conversations.len(), 3);
     assert_eq!(
@@ -493,6 +516,12 @@ fn sqlite_upgrades_a_first_schema_database_without_loss() {
         let conn = rusqlite::Connection::open(dir.path().join("shortbox.db")).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO agents (id, name, role, tenants, token_hash, created_at) VALUES \
+             ('ag1', 'Ana', 'agent', '[\"acme\"]', x'07', '2026-11-22 10:00:00')",
+            [],
+        )
+        .unwrap();
         let m = message(
             "m1",
             Some("c1"),
@@ -531,5 +560,14 @@ fn sqlite_upgrades_a_first_schema_database_without_loss() {
     assert_eq!(
         (events.len(), events[0].seq, events[0].data.as_str()),
         (1, 1, "{\"n\":1}")
+    );
+    let agents = read.agents().unwrap();
+    assert_eq!(
+        (
+            agents.len(),
+            agents[0].revoked,
+            agents[0].revoked_at.as_deref()
+        ),
+        (1, false, None)
     );
 }

@@ -5,7 +5,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::store::{AgentRow, SqliteStore, Store, StoreRead, Write};
+use super::store::{AgentRow, StoreRead};
 use super::{AuthPrincipal, Engine, EngineError};
 use crate::config::Config;
 use crate::protocol::{Principal, Role, TenantRef, stream};
@@ -72,23 +72,6 @@ pub fn new_agent(
         token_hash,
     };
     Ok((token, row))
-}
-
-/// `shortbox agent add` on a data directory, whether or not an engine runs on it (SQLite takes
-/// the write lock for the moment it needs).
-pub fn add_agent_offline(
-    config: &Config,
-    data_dir: &std::path::Path,
-    name: &str,
-    role: Role,
-    tenants: &[String],
-) -> Result<String, EngineError> {
-    let (token, row) = new_agent(config, name, role, tenants)?;
-    let mut store = SqliteStore::open(data_dir).map_err(|e| EngineError::Store(e.to_string()))?;
-    store
-        .apply(&[Write::Agent(row)])
-        .map_err(|e| EngineError::Store(e.to_string()))?;
-    Ok(token)
 }
 
 pub(super) async fn authenticate(engine: &Engine, token: &str) -> Option<AuthPrincipal> {

@@ -14,8 +14,10 @@ pub mod state;
 pub mod store;
 pub mod traffic;
 
+mod agents;
 mod api;
 mod auth;
+mod revocation;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +31,9 @@ use crate::protocol::{ApiError, Principal, Role};
 use router::{Command, Router, RouterHandle};
 use store::{SqliteRead, SqliteStore, StoreRead};
 
-pub use auth::add_agent_offline;
+pub use agents::{
+    Revocation, add_agent_offline, agents_table, list_agents_offline, revoke_agent_offline,
+};
 pub use hub::{Hub, PublishedEvent};
 
 /// An authenticated caller and the streams it may read.
@@ -85,6 +89,17 @@ pub enum EngineError {
     Config(String),
     #[error("the engine has stopped")]
     Stopped,
+    #[error(
+        "{0} holds no shortbox store (shortbox.db): expected the data directory of an engine \
+         (--data DIR, or engine.data_dir in the configuration)"
+    )]
+    NoStore(String),
+    #[error(
+        "no agent has the id or name {0:?}: expected an id (ag_…) or a name as `shortbox agent list` shows them"
+    )]
+    NoSuchAgent(String),
+    #[error("several agents named {name:?} are active ({ids}): name the one you mean by its id")]
+    AmbiguousAgent { name: String, ids: String },
 }
 
 #[derive(Clone)]
@@ -103,6 +118,7 @@ struct Inner {
     local_owner_token: String,
     calls_total: AtomicU64,
     traffic: Arc<traffic::Traffic>,
+    revoked: revocation::Revoked,
 }
 
 impl Engine {
@@ -201,6 +217,8 @@ impl Engine {
             }
         });
 
+        let revoked = revocation::Revoked::watch(reader.clone());
+
         let (local_owner_token, local_owner) = auth::new_token();
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -213,6 +231,7 @@ impl Engine {
                 local_owner_token,
                 calls_total: AtomicU64::new(0),
                 traffic,
+                revoked,
             }),
         })
     }
@@ -238,6 +257,13 @@ impl Engine {
     /// The principal behind a bearer token, if the token is known and not revoked.
     pub async fn authenticate(&self, token: &str) -> Option<AuthPrincipal> {
         auth::authenticate(self, token).await
+    }
+
+    /// Completes once `agent` is revoked (at once if it already is), within about a second of
+    /// the revocation's commit, whichever process made it. A session waits on this to close
+    /// with 4401.
+    pub fn revoked(&self, agent: &str) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.inner.revoked.of(agent)
     }
 
     /// Runs one protocol call on behalf of `who`.

@@ -8,7 +8,8 @@
 //! time, each answering with its own `reply`; every frame first passes the rate limiter
 //! (`limits`). The session ends with a close code from the protocol's table: 1009 for a frame
 //! over 64 KiB, 1007 for invalid UTF-8, 4103 when the client was silent for two heartbeats,
-//! 4108 for a flood, 4101 when its buffers overflowed, 4100 on shutdown.
+//! 4108 for a flood, 4101 when its buffers overflowed, 4100 on shutdown, 4401 when its agent
+//! was revoked.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -200,10 +201,15 @@ impl Session {
     async fn serve(&mut self, stream: &mut SplitStream<WebSocket>, shutdown: &mut Shutdown) -> End {
         let idle_limit = self.heartbeat * 2;
         let mut last_seen = Instant::now();
+        let revoked = self.engine.revoked(&self.who.principal.agent);
+        tokio::pin!(revoked);
         loop {
             let step = tokio::select! {
                 () = shutdown.wait() => {
                     End::close(close::SHUTDOWN, "server shutting down: reconnect and resume")
+                }
+                () = &mut revoked => {
+                    End::close(close::TOKEN_INVALID, "the agent was revoked: ask an admin for a new token")
                 }
                 () = self.out.closed() => Some(End::Gone),
                 frame = stream.next() => {

@@ -141,6 +141,11 @@ impl TestEngine {
         }
     }
 
+    /// The engine's data directory (where `shortbox agent …` would be pointed).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     /// A token for a new agent with `role` over `tenants`.
     pub async fn token(&self, role: Role, tenants: &[&str]) -> String {
         let tenants: Vec<String> = tenants.iter().map(|t| t.to_string()).collect();

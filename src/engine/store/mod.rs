@@ -80,6 +80,19 @@ pub struct AgentRow {
     pub token_hash: [u8; 32],
 }
 
+/// An agent as `shortbox agent list` shows it: everything but the token's hash.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentEntry {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub tenants: Vec<String>,
+    pub created_at: String,
+    pub revoked: bool,
+    /// When it was revoked (None for a revocation recorded before this was kept).
+    pub revoked_at: Option<String>,
+}
+
 /// One change, applied in order inside the batch's transaction.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -156,6 +169,12 @@ pub enum Write {
         head: u64,
     },
     Agent(AgentRow),
+    /// The agent's token is refused from now on. A second revocation changes nothing (the
+    /// first time is kept).
+    AgentRevoked {
+        id: String,
+        at: String,
+    },
 }
 
 /// Conversation fields the router needs that are not on the wire.
@@ -281,7 +300,12 @@ pub trait StoreRead: Send + Sync {
         limit: usize,
     ) -> Result<Vec<Message>, StoreError>;
     fn unattributed(&self, limit: usize) -> Result<Vec<(Message, String)>, StoreError>;
+    /// The agent whose token hashes to `hash`, unless it was revoked.
     fn agent_by_token_hash(&self, hash: &[u8; 32]) -> Result<Option<AgentRow>, StoreError>;
+    /// Every agent, revoked ones too, oldest first.
+    fn agents(&self) -> Result<Vec<AgentEntry>, StoreError>;
+    /// The ids of revoked agents (polled by the engine to close their sessions).
+    fn revoked_agents(&self) -> Result<Vec<String>, StoreError>;
     /// The consent history of (tenant, subscriber), oldest first.
     fn consent_history(
         &self,

@@ -173,7 +173,11 @@ INSERT INTO events_v3 (stream, seq, epoch, kind, ts, data)
 DROP TABLE events;
 ALTER TABLE events_v3 RENAME TO events;
 "#,
-    // 4: inbound carrier ids are recognised from memory (the router remembers recent ones and
+    // 4: when an agent was revoked, for `shortbox agent list`.
+    r#"
+ALTER TABLE agents ADD COLUMN revoked_at TEXT;
+"#,
+    // 5: inbound carrier ids are recognised from memory (the router remembers recent ones and
     // loads them at start); only status callbacks look messages up by carrier id, and they
     // name outbound messages. A random-key index insert for every inbound message is gone.
     r#"

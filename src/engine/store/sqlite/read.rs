@@ -7,11 +7,11 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::open;
 use super::rows::{
-    MESSAGE_COLUMNS, agent_from_row, conversation_from_row, conversation_select, message_from_row,
-    parse_enum,
+    AGENT_ENTRY_COLUMNS, MESSAGE_COLUMNS, agent_entry_from_row, agent_from_row,
+    conversation_from_row, conversation_select, message_from_row, parse_enum,
 };
 use crate::engine::store::{
-    AgentRow, ConsentEntry, ConversationQuery, StoreError, StoreRead, StoredEvent,
+    AgentEntry, AgentRow, ConsentEntry, ConversationQuery, StoreError, StoreRead, StoredEvent,
 };
 use crate::protocol::{Conversation, Message};
 
@@ -214,6 +214,24 @@ impl StoreRead for SqliteRead {
             )?
             .query_row([hash.as_slice()], agent_from_row)
             .optional()?)
+        })
+    }
+
+    fn agents(&self) -> Result<Vec<AgentEntry>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {AGENT_ENTRY_COLUMNS} FROM agents ORDER BY created_at, id"
+            ))?;
+            let rows = st.query_map([], agent_entry_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoked_agents(&self) -> Result<Vec<String>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare_cached("SELECT id FROM agents WHERE revoked <> 0")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 

@@ -3,7 +3,7 @@
 
 use rusqlite::Row;
 
-use crate::engine::store::{AgentRow, ConversationExtra};
+use crate::engine::store::{AgentEntry, AgentRow, ConversationExtra};
 use crate::protocol::{
     Attribution, AttributionState, CodeKind, ConsentState, Conversation, ConversationStatus,
     Direction, Encoding, Message, MessageStatus, Role, RoutedBy,
@@ -134,5 +134,22 @@ pub(super) fn agent_from_row(r: &Row) -> rusqlite::Result<AgentRow> {
         role: role_from(r.get_ref(2)?.as_str()?)?,
         tenants: serde_json::from_str(&tenants).unwrap_or_default(),
         token_hash,
+    })
+}
+
+/// The columns [`agent_entry_from_row`] reads, in order.
+pub(super) const AGENT_ENTRY_COLUMNS: &str =
+    "id, name, role, tenants, created_at, revoked, revoked_at";
+
+pub(super) fn agent_entry_from_row(r: &Row) -> rusqlite::Result<AgentEntry> {
+    let tenants: String = r.get(3)?;
+    Ok(AgentEntry {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: role_from(r.get_ref(2)?.as_str()?)?,
+        tenants: serde_json::from_str(&tenants).unwrap_or_default(),
+        created_at: r.get(4)?,
+        revoked: r.get::<_, i64>(5)? != 0,
+        revoked_at: r.get(6)?,
     })
 }

@@ -223,6 +223,12 @@ pub(super) fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Resu
                 a.token_hash.as_slice()
             ])?;
         }
+        Write::AgentRevoked { id, at } => {
+            tx.prepare_cached(
+                "UPDATE agents SET revoked = 1, revoked_at = ?2 WHERE id = ?1 AND revoked = 0",
+            )?
+            .execute(params![id, at])?;
+        }
     }
     Ok(())
 }
