@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 mod intent;
 
-pub use intent::opt_out_intent;
+pub use intent::{opt_out_intent, opt_out_intent_normalized};
 
 /// What a compliance keyword asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -94,7 +94,11 @@ impl KeywordLists {
 
     /// The class of a whole message, or `None` when it is not exactly a keyword.
     pub fn classify(&self, body: &str) -> Option<KeywordClass> {
-        let body = normalize(body);
+        self.classify_normalized(&normalize(body))
+    }
+
+    /// [`classify`](Self::classify) for a body already passed through [`normalize`].
+    pub fn classify_normalized(&self, body: &str) -> Option<KeywordClass> {
         if body.is_empty() {
             return None;
         }
@@ -105,7 +109,7 @@ impl KeywordLists {
             KeywordClass::Yes,
         ]
         .into_iter()
-        .find(|class| self.set(*class).contains(&body))
+        .find(|class| self.set(*class).contains(body))
     }
 
     /// The normalised words of a class, in alphabetical order.
@@ -162,11 +166,12 @@ pub fn normalize(body: &str) -> String {
 /// The first word of a normalised message (`"Pizza, please!"` → `PIZZA`), used to route by a
 /// tenant's registered keyword on a shared code (rule A2.2).
 pub fn first_word(body: &str) -> Option<String> {
-    let body = normalize(body);
-    body.split(' ')
-        .next()
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
+    first_word_normalized(&normalize(body)).map(str::to_owned)
+}
+
+/// [`first_word`] of a body already passed through [`normalize`].
+pub fn first_word_normalized(body: &str) -> Option<&str> {
+    body.split(' ').next().filter(|w| !w.is_empty())
 }
 
 /// The unaccented form of an upper-case Latin letter, if it has one.

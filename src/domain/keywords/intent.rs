@@ -242,7 +242,11 @@ const ES_LIST_WORDS: &[&str] = &["LISTA", "LISTAS", "LISTADO", "BASE", "DATOS", 
 
 /// `true` when free text asks to stop receiving messages; see the module documentation.
 pub fn opt_out_intent(body: &str) -> bool {
-    let normalized = normalize(body);
+    opt_out_intent_normalized(&normalize(body))
+}
+
+/// [`opt_out_intent`] of a body already passed through [`normalize`].
+pub fn opt_out_intent_normalized(normalized: &str) -> bool {
     let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
     if words.is_empty() {
         return false;

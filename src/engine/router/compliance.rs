@@ -7,7 +7,7 @@
 //!   opt-in): lifts the block and the opt-out, answers with the welcome (or the "reply YES");
 //! - HELP: answered with the tenant's HELP text, or the code's generic one when unattributed.
 
-use crate::domain::keywords::{KeywordClass, normalize};
+use crate::domain::keywords::KeywordClass;
 use crate::domain::segments;
 use crate::engine::state::CodeState;
 use crate::engine::store::{MessageExtra, Write};
@@ -24,9 +24,12 @@ pub const STOP_CONFIRMATION: &str = "system:stop";
 impl Router {
     /// Acts on a compliance keyword in `message` (already routed; `tenant` is None when
     /// unattributed).
+    /// `normalized` is the message body passed through
+    /// [`normalize`](crate::domain::keywords::normalize).
     pub(crate) fn compliance(
         &mut self,
         message: &Message,
+        normalized: &str,
         tenant: Option<&str>,
         code: &CodeState,
         batch: &mut Batch,
@@ -34,20 +37,20 @@ impl Router {
         let registered = self
             .state
             .keywords
-            .get(&(code.digits.clone(), normalize(&message.body)))
+            .get(&(code.digits.clone(), normalized.to_owned()))
             .filter(|k| Some(k.tenant.as_str()) == tenant)
             .cloned();
         let class = match self
             .state
             .keywords_in_force(tenant, &code.country)
-            .classify(&message.body)
+            .classify_normalized(normalized)
         {
             Some(c) => Some(c),
             None if registered.is_some() => Some(KeywordClass::OptIn),
             None => None,
         };
         let subscriber = message.subscriber.clone();
-        let source = normalize(&message.body);
+        let source = normalized;
         match class {
             Some(KeywordClass::OptOut) => {
                 self.opt_out(tenant, code, &subscriber, Some(&message.id), &source, batch)

@@ -1,7 +1,7 @@
 //! Inbound messages from carriers: dedupe on the carrier's id, route by rule A2, store, and
 //! tell the tenant (or ops, for the unattributed queue).
 
-use crate::domain::keywords::first_word;
+use crate::domain::keywords::{first_word_normalized, normalize};
 use crate::domain::routing::{RouteDecision, route_inbound_body};
 use crate::domain::segments;
 use crate::engine::state::ConvState;
@@ -76,8 +76,14 @@ impl Router {
             CodeKind::Dedicated => code.tenant.clone(),
             CodeKind::Shared => None,
         };
-        let keyword_owner = first_word(&cmd.body)
-            .and_then(|w| self.state.keywords.get(&(code.digits.clone(), w)))
+        // The body's words as keywords are matched, once for every rule that looks at them.
+        let normalized = normalize(&cmd.body);
+        let keyword_owner = first_word_normalized(&normalized)
+            .and_then(|w| {
+                self.state
+                    .keywords
+                    .get(&(code.digits.clone(), w.to_owned()))
+            })
             .map(|k| k.tenant.clone());
         let holder = self.state.holder(&code.digits, &cmd.from).cloned();
         let decision = route_inbound_body(
@@ -120,11 +126,11 @@ impl Router {
             evidence: None,
             error: None,
             reclaim: false,
-            opt_out_intent: crate::domain::keywords::opt_out_intent(&cmd.body)
+            opt_out_intent: crate::domain::keywords::opt_out_intent_normalized(&normalized)
                 && self
                     .state
                     .keywords_in_force(decision.tenant().map(String::as_str), &code.country)
-                    .classify(&cmd.body)
+                    .classify_normalized(&normalized)
                     .is_none(),
         };
         let extra = MessageExtra {
@@ -155,7 +161,7 @@ impl Router {
                     routed: "unattributed",
                     tenant: None,
                 };
-                self.compliance(&message, None, &code, batch);
+                self.compliance(&message, &normalized, None, &code, batch);
                 self.emit(
                     batch,
                     stream::OPS,
@@ -219,7 +225,7 @@ impl Router {
                 conversation: Some(conversation),
             },
         );
-        self.compliance(&message, Some(&tenant), &code, batch);
+        self.compliance(&message, &normalized, Some(&tenant), &code, batch);
         self.state
             .recent_inbound
             .insert(&cmd.carrier, &cmd.carrier_id, &ack.message);
