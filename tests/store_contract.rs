@@ -571,3 +571,41 @@ fn sqlite_upgrades_a_first_schema_database_without_loss() {
         (1, false, None)
     );
 }
+
+/// The queries on the hot paths and at start-up use their indexes: a full scan of `messages`
+/// grows with everything ever stored.
+#[test]
+fn sqlite_hot_queries_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join("shortbox.db")).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        st.query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    for (sql, index) in [
+        (
+            "SELECT m.id FROM messages m LEFT JOIN outbox o ON o.message = m.id \
+             WHERE m.direction = 'out' AND m.status IN ('queued', 'dispatched')",
+            "messages_pending_out",
+        ),
+        (
+            "SELECT id FROM messages WHERE carrier = 'sim' AND carrier_id = 'x' AND direction = 'out'",
+            "messages_out_by_carrier_id",
+        ),
+    ] {
+        let p = plan(sql);
+        assert!(p.contains(index), "{sql}\nplan: {p}");
+    }
+    // Recent inbound carrier ids at start: a range of the primary key, newest first.
+    let p = plan(
+        "SELECT id, carrier, carrier_id FROM messages \
+         WHERE id >= '0' AND direction = 'in' AND carrier_id IS NOT NULL ORDER BY id DESC LIMIT 5",
+    );
+    assert!(p.contains("PRIMARY KEY (id>?)"), "plan: {p}");
+    assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
+}

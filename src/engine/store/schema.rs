@@ -180,9 +180,14 @@ ALTER TABLE agents ADD COLUMN revoked_at TEXT;
     // 5: inbound carrier ids are recognised from memory (the router remembers recent ones and
     // loads them at start); only status callbacks look messages up by carrier id, and they
     // name outbound messages. A random-key index insert for every inbound message is gone.
+    // And an index of the outbound messages not yet delivered or failed, for start-up.
     r#"
 DROP INDEX messages_by_carrier_id;
 CREATE UNIQUE INDEX messages_out_by_carrier_id ON messages (carrier, carrier_id)
     WHERE carrier_id IS NOT NULL AND direction = 'out';
+-- Start-up reads the outbound messages still on their way; without an index that was a
+-- scan of every message ever stored (0.6 s per million).
+CREATE INDEX messages_pending_out ON messages (id)
+    WHERE direction = 'out' AND status IN ('queued', 'dispatched');
 "#,
 ];
