@@ -53,7 +53,7 @@ impl Router {
         let source = normalized;
         match class {
             Some(KeywordClass::OptOut) => {
-                self.opt_out(tenant, code, &subscriber, Some(&message.id), &source, batch)
+                self.opt_out(tenant, code, &subscriber, Some(&message.id), source, batch)
             }
             Some(KeywordClass::OptIn) => {
                 let double = registered.is_some_and(|k| k.double_opt_in);
@@ -62,7 +62,7 @@ impl Router {
                     code,
                     &subscriber,
                     &message.id,
-                    &source,
+                    source,
                     double,
                     batch,
                 );
@@ -71,15 +71,7 @@ impl Router {
                 if let Some(t) = tenant
                     && self.state.consent_of(t, &subscriber) == ConsentState::Pending
                 {
-                    self.opt_in(
-                        tenant,
-                        code,
-                        &subscriber,
-                        &message.id,
-                        &source,
-                        false,
-                        batch,
-                    );
+                    self.opt_in(tenant, code, &subscriber, &message.id, source, false, batch);
                 }
             }
             Some(KeywordClass::Help) => {
