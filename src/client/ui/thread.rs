@@ -5,6 +5,8 @@
 //! uses the same function to scroll by lines, so drawing and scrolling agree. Every string
 //! from the wire goes through the sanitizer here.
 
+use std::collections::VecDeque;
+
 use jiff::tz::TimeZone;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
@@ -47,12 +49,12 @@ impl Measure {
         }
     }
 
-    pub fn item_height(&self, items: &[Item], i: usize) -> usize {
+    pub fn item_height(&self, items: &VecDeque<Item>, i: usize) -> usize {
         self.item_lines(items, i).len()
     }
 
     /// The lines of item `i`: a day separator when the day changes, then the item.
-    pub fn item_lines(&self, items: &[Item], i: usize) -> Vec<Line<'static>> {
+    pub fn item_lines(&self, items: &VecDeque<Item>, i: usize) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
         let item = &items[i];
         let day = format::day_key(item.at(), &self.tz);
