@@ -20,7 +20,7 @@
 //! criterion runs, with the client's RSS before and after loading.
 //!
 //! Run: `cargo bench --bench tui_frame` (`SHORTBOX_B8_MESSAGES=100000` loads fewer, to try
-//! things quickly).
+//! things quickly; `SHORTBOX_B8_PARTS=1` also prints the time of each pane drawn alone).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
+use super::cells;
 use super::overlays::{centered, frame};
 use super::theme;
 use crate::client::app::inbox::Load;
@@ -53,7 +54,8 @@ impl OpsView<'_> {
                 (Load::Loading, _) | (Load::Stale, _) => "Loading the unattributed queue…",
                 (Load::Loaded, _) => "Nothing unattributed: every inbound message has a tenant.",
             };
-            buf.set_line(
+            cells::set_line(
+                buf,
                 inner.x,
                 inner.y,
                 &Line::styled(text::truncate(text, width).into_owned(), theme::dim()),
@@ -106,9 +108,9 @@ impl OpsView<'_> {
                     theme::selected(),
                 );
             }
-            buf.set_line(inner.x, y, &l1, inner.width);
+            cells::set_line(buf, inner.x, y, &l1, inner.width);
             if y + 1 < inner.bottom() {
-                buf.set_line(inner.x, y + 1, &l2, inner.width);
+                cells::set_line(buf, inner.x, y + 1, &l2, inner.width);
             }
         }
     }
@@ -124,7 +126,8 @@ impl OpsView<'_> {
         let width = inner.width as usize;
         if app.ops.feed.is_empty() {
             let text = "No attribution has moved since this session started.";
-            buf.set_line(
+            cells::set_line(
+                buf,
                 inner.x,
                 inner.y,
                 &Line::styled(text::truncate(text, width).into_owned(), theme::dim()),
@@ -153,7 +156,7 @@ impl OpsView<'_> {
                 Span::styled(to, theme::bold()),
             ];
             let line = super::inbox::truncate_spans(spans, width);
-            buf.set_line(inner.x, inner.y + row as u16, &line, inner.width);
+            cells::set_line(buf, inner.x, inner.y + row as u16, &line, inner.width);
         }
     }
 }
@@ -301,7 +304,7 @@ impl Widget for AssignDialog<'_> {
         lines.push(Line::raw(""));
         lines.push(foot);
         for (i, l) in lines.iter().take(inner.height as usize).enumerate() {
-            buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+            cells::set_line(buf, inner.x, inner.y + i as u16, l, inner.width);
         }
     }
 }
