@@ -118,6 +118,13 @@ fn thread_message(i: usize, base: Timestamp) -> Message {
     m
 }
 
+/// The number of the other conversation `k`: valid North American numbers, as the engine
+/// only stores E.164.
+fn number(k: usize) -> String {
+    let area = [415, 212, 310, 617][k / 10_000 % 4];
+    format!("+1{area}555{:04}", k % 10_000)
+}
+
 fn long_conversation(last: Message) -> Conversation {
     ConvBuilder::new(LONG, "+14155550100")
         .name("Jane Doe")
@@ -200,7 +207,7 @@ fn load(total: usize) -> Client {
     let newest = thread_message(history - 1, base);
     let first_page: Vec<Conversation> = std::iter::once(long_conversation(newest.clone()))
         .chain((0..199).map(|k| {
-            ConvBuilder::new(&format!("k{k:05}"), &format!("+1415556{k:04}"))
+            ConvBuilder::new(&format!("k{k:05}"), &number(k))
                 .last(inbound(
                     &format!("p{k}"),
                     &format!("k{k:05}"),
@@ -249,8 +256,9 @@ fn load(total: usize) -> Client {
         }
         let k = j % OTHERS;
         let id = format!("k{k:05}");
-        let m = inbound(&format!("o{j:07}"), &id, BODIES[j % BODIES.len()], &at);
-        let conv = ConvBuilder::new(&id, &format!("+1415556{k:04}"))
+        let mut m = inbound(&format!("o{j:07}"), &id, BODIES[j % BODIES.len()], &at);
+        m.subscriber = number(k);
+        let conv = ConvBuilder::new(&id, &number(k))
             .unread((j / OTHERS) as u32 + 1)
             .last(m.clone())
             .build();
@@ -479,6 +487,10 @@ fn bench(c: &mut Criterion) {
         enter(&mut client, state);
         let screen = frames.screen(&client.app);
         match state {
+            "inbox" => assert!(
+                screen.matches("-555-").count() > 10,
+                "the inbox rows show formatted numbers:\n{screen}"
+            ),
             "thread bottom" | "composer" => assert!(screen.contains("Jane Doe")),
             "thread top" => assert!(screen.contains("t0000000") || screen.contains("ok")),
             _ => {}
