@@ -448,3 +448,99 @@ async fn a_huge_frame_is_refused_with_1009_without_being_read() {
             .is_ok()
     );
 }
+
+/// The ids `tenants.list` answered, in its order.
+fn tenant_ids(list: &serde_json::Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| t["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn tenants_list_gives_ops_and_the_owner_every_tenant_and_others_only_their_own() {
+    let t = TestEngine::start(DEMO).await;
+    let mut ops = WsClient::connect(t.addr, &t.token(Role::Ops, &[]).await)
+        .await
+        .expect("ops connects");
+    let all = ops
+        .call("tenants.list", json!({}))
+        .await
+        .expect("ops lists the tenants");
+    assert_eq!(tenant_ids(&all), ["acme", "bistro", "tienda"], "by name");
+    let acme = &all["items"][0];
+    assert_eq!(acme["name"], "Acme Shoes");
+    assert_eq!(acme["codes"], json!(["55124"]), "its dedicated code");
+    assert_eq!(
+        acme["keywords"],
+        json!([{ "code": "55123", "word": "SHOES" }])
+    );
+    assert_eq!(acme["countries"], json!(["US"]));
+    assert_eq!(all["items"][2]["countries"], json!(["CO"]));
+    assert_eq!(all["items"][2]["codes"], json!([]));
+
+    let mut owner = WsClient::connect(t.addr, &t.token(Role::Owner, &[]).await)
+        .await
+        .expect("the owner connects");
+    let seen = owner
+        .call("tenants.list", serde_json::Value::Null)
+        .await
+        .expect("params may be left out");
+    assert_eq!(seen, all, "the owner sees what ops sees");
+
+    let mut agent = t.agent("acme").await;
+    let own = agent
+        .call("tenants.list", json!({}))
+        .await
+        .expect("an agent lists its tenants");
+    assert_eq!(tenant_ids(&own), ["acme"], "nothing of bistro or tienda");
+    assert_eq!(own["items"][0], *acme);
+    let text = own.to_string();
+    for other in [
+        "bistro",
+        "Bistro Verde",
+        "tienda",
+        "Tienda Sol",
+        "TABLE",
+        "SOL",
+    ] {
+        assert!(!text.contains(other), "an agent sees {other:?}: {text}");
+    }
+
+    let mut admin = WsClient::connect(t.addr, &t.token(Role::Admin, &["tienda", "bistro"]).await)
+        .await
+        .expect("the admin connects");
+    let both = admin
+        .call("tenants.list", json!({}))
+        .await
+        .expect("an admin lists its tenants");
+    assert_eq!(tenant_ids(&both), ["bistro", "tienda"], "its own, by name");
+}
+
+#[tokio::test]
+async fn tenants_list_refuses_parameters_it_does_not_take() {
+    let t = TestEngine::start(DEMO).await;
+    let mut agent = t.agent("acme").await;
+    let refused = agent
+        .call("tenants.list", json!({ "tenant": "bistro" }))
+        .await
+        .expect_err("a parameter it does not take");
+    assert_eq!(refused.code, ErrorCode::InvalidParams);
+    assert!(
+        refused.message.contains("tenants.list") && refused.message.contains("tenant"),
+        "the refusal names the call and the field: {}",
+        refused.message
+    );
+    let refused = agent
+        .call("tenants.list", json!("acme"))
+        .await
+        .expect_err("params that are not an object");
+    assert_eq!(refused.code, ErrorCode::InvalidParams);
+    let own = agent
+        .call("tenants.list", json!({}))
+        .await
+        .expect("the connection still works");
+    assert_eq!(tenant_ids(&own), ["acme"]);
+}

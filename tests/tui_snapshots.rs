@@ -330,6 +330,18 @@ fn ops_scene() -> Harness {
         "conversations.list",
         Ok(json!({ "items": [], "next": null })),
     );
+    h.reply(
+        "tenants.list",
+        Ok(json!({ "items": [
+            { "id": "acme", "name": "Acme Shoes", "countries": ["US"], "codes": ["77001"],
+              "keywords": [{ "code": "55123", "word": "SHOES" }] },
+            { "id": "bistro", "name": "Bistro Verde", "countries": ["US"], "codes": [],
+              "keywords": [{ "code": "55123", "word": "TABLE" }, { "code": "55123", "word": "MENU" }] },
+            { "id": "brisa", "name": "Brisa Café", "countries": ["CO", "US"], "codes": ["89001"],
+              "keywords": [{ "code": "89898", "word": "CAFE" }] },
+            { "id": "tienda", "name": "Tienda Sol", "countries": ["CO"], "codes": [], "keywords": [] },
+        ] })),
+    );
     let mut listed = serde_json::to_value(unattributed(
         "u1",
         "+14155550142",
@@ -378,11 +390,24 @@ fn ops_view() {
     insta::assert_snapshot!(h.render());
 }
 
+/// The engine's tenants to pick from, each with its countries, dedicated codes and keywords on
+/// the message's code; the second one chosen.
 #[test]
 fn ops_assign_picker() {
     let mut h = ops_scene();
     h.key(KeyCode::Down);
     h.key(KeyCode::Enter);
+    h.key(KeyCode::Down);
+    insta::assert_snapshot!(h.render());
+}
+
+/// Typing narrows the list: "b" keeps Bistro Verde and Brisa Café.
+#[test]
+fn ops_assign_picker_filtered() {
+    let mut h = ops_scene();
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Enter);
+    h.type_text("b");
     h.key(KeyCode::Down);
     insta::assert_snapshot!(h.render());
 }

@@ -80,28 +80,38 @@ pub fn subscriber_country(e164: &str) -> Option<String> {
 }
 
 thread_local! {
-    /// Formatted numbers: formatting parses the number again, and a frame shows dozens.
-    static PHONES: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    /// Formatted numbers: formatting parses the number again, and a frame shows dozens. A
+    /// number that does not parse is kept too (as `None`), so it is not parsed every frame.
+    static PHONES: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
 }
+
+/// No E.164 number is longer (`+` and 15 digits); anything longer is shown as it came.
+const PHONE_MAX: usize = 16;
 
 /// A subscriber number for people (`+1 415-555-0100`, `+57 300 1234567`), by the domain's
 /// formatter; anything that does not parse is shown as it came.
 pub fn phone(e164: &str) -> Cow<'_, str> {
-    if let Some(hit) = PHONES.with(|m| m.borrow().get(e164).cloned()) {
-        return Cow::Owned(hit);
+    if e164.len() > PHONE_MAX {
+        return Cow::Borrowed(e164);
     }
-    let shown = match Msisdn::parse(e164) {
-        Ok(m) => m.display(),
-        Err(_) => return Cow::Borrowed(e164),
-    };
-    PHONES.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() > 20_000 {
-            m.clear();
+    let shown = match PHONES.with(|m| m.borrow().get(e164).cloned()) {
+        Some(hit) => hit,
+        None => {
+            let shown = Msisdn::parse(e164).ok().map(|m| m.display());
+            PHONES.with(|m| {
+                let mut m = m.borrow_mut();
+                if m.len() > 20_000 {
+                    m.clear();
+                }
+                m.insert(e164.to_string(), shown.clone());
+            });
+            shown
         }
-        m.insert(e164.to_string(), shown.clone());
-    });
-    Cow::Owned(shown)
+    };
+    match shown {
+        Some(s) => Cow::Owned(s),
+        None => Cow::Borrowed(e164),
+    }
 }
 
 /// Micro-dollars as dollars: `$0.0237`.
@@ -164,6 +174,9 @@ mod tests {
         assert_eq!(phone("+14155550100"), "+1 415-555-0100");
         assert_eq!(phone("+573001234567"), "+57 300 1234567");
         assert_eq!(phone("not a number"), "not a number");
+        assert_eq!(phone("not a number"), "not a number", "kept as it came");
+        let long = "+1".repeat(40);
+        assert_eq!(phone(&long), long);
         assert_eq!(money(23_700), "$0.0237");
         assert_eq!(money(100_000_000), "$100.0000");
         assert_eq!(code_badge("55123", CodeKind::Shared, "US"), "S 55123 US");

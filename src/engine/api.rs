@@ -12,8 +12,9 @@ use super::{AuthPrincipal, Engine, IngressError};
 use crate::config::Config;
 use crate::protocol::{
     ApiError, CodesListParams, CodesListResult, ConversationUpdateParams, ConversationsListParams,
-    ConversationsListResult, ErrorCode, HistoryParams, HistoryResult, Role, SendParams,
-    UnattributedAssignParams, UnattributedListParams, UnattributedListResult, method,
+    ConversationsListResult, ErrorCode, HistoryParams, HistoryResult, Role, SendParams, TenantInfo,
+    TenantKeyword, TenantsListParams, TenantsListResult, UnattributedAssignParams,
+    UnattributedListParams, UnattributedListResult, method,
 };
 
 fn params<T: DeserializeOwned>(method: &str, v: Value) -> Result<T, ApiError> {
@@ -264,10 +265,68 @@ pub(super) async fn call(
                     .collect(),
             })
         }
+        method::TENANTS_LIST => {
+            let _: TenantsListParams = params(name, p)?;
+            // Ops and the owner work across tenants; an agent or a tenant admin learns nothing
+            // of the tenants it is not in, not even that they exist.
+            let every = matches!(c.role, Role::Ops | Role::Owner);
+            let config = engine.config();
+            let mut items: Vec<TenantInfo> = config
+                .tenants
+                .iter()
+                .filter(|t| every || c.may_use(&t.id))
+                .map(|t| tenant_info(config, t))
+                .collect();
+            items.sort_by(|a, b| {
+                (a.name.to_lowercase(), &a.id).cmp(&(b.name.to_lowercase(), &b.id))
+            });
+            to_value(TenantsListResult { items })
+        }
         other => Err(ApiError::new(
             ErrorCode::UnknownMethod,
             format!("unknown method {other:?}; see docs/protocol.md for the methods of v1"),
         )),
+    }
+}
+
+/// A tenant of the configuration as `tenants.list` gives it.
+fn tenant_info(config: &Config, t: &crate::config::TenantConfig) -> TenantInfo {
+    let country_of = |code: &str| {
+        config
+            .codes
+            .iter()
+            .find(|c| c.code == code)
+            .map(|c| c.country.clone())
+    };
+    let mut codes: Vec<String> = config
+        .codes
+        .iter()
+        .filter(|c| c.tenant.as_deref() == Some(t.id.as_str()))
+        .map(|c| c.code.clone())
+        .collect();
+    codes.sort();
+    let mut keywords: Vec<TenantKeyword> = t
+        .keywords
+        .iter()
+        .map(|k| TenantKeyword {
+            code: k.code.clone(),
+            word: k.word.clone(),
+        })
+        .collect();
+    keywords.sort();
+    let mut countries: Vec<String> = codes
+        .iter()
+        .chain(keywords.iter().map(|k| &k.code))
+        .filter_map(|code| country_of(code))
+        .collect();
+    countries.sort();
+    countries.dedup();
+    TenantInfo {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        countries,
+        codes,
+        keywords,
     }
 }
 

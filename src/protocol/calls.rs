@@ -23,6 +23,8 @@ pub mod method {
     pub const CONVERSATIONS_OPT_OUT: &str = "conversations.opt_out";
     /// Extension: the subscriber's consent with this tenant, and its history.
     pub const CONSENT_HISTORY: &str = "consent.history";
+    /// Extension: the tenants this principal may name (ops and owner: every tenant).
+    pub const TENANTS_LIST: &str = "tenants.list";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +173,40 @@ pub struct CodesListParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CodesListResult {
     pub items: Vec<CodeInfo>,
+}
+
+/// `tenants.list` takes no parameters; any field given is refused, so a typo is not silently
+/// ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantsListParams {}
+
+/// Sorted by name (then id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantsListResult {
+    pub items: Vec<TenantInfo>,
+}
+
+/// A tenant as a picker shows it: who it is and where it sends from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantInfo {
+    pub id: String,
+    pub name: String,
+    /// Countries of its dedicated codes and of the shared codes its keywords are on, sorted.
+    #[serde(default)]
+    pub countries: Vec<String>,
+    /// Its dedicated codes, sorted.
+    #[serde(default)]
+    pub codes: Vec<String>,
+    /// Its keywords, by code then word.
+    #[serde(default)]
+    pub keywords: Vec<TenantKeyword>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TenantKeyword {
+    pub code: String,
+    pub word: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -125,7 +125,7 @@ impl App {
         let Some(t) = self.thread.as_mut() else {
             return;
         };
-        let height = |items: &[_], i| ctx.item_height(items, i);
+        let height = |items: &_, i| ctx.item_height(items, i);
         if lines < 0 {
             if t.scroll_up(lines.unsigned_abs(), height) {
                 self.load_older(fx);

@@ -423,6 +423,7 @@ impl App {
             Purpose::Consent { conversation } => self.on_consent_answer(conversation, result),
             Purpose::OptOut { subscriber, .. } => self.on_opt_out_answer(&subscriber, result, fx),
             Purpose::Unattributed => self.on_queue_answer(result),
+            Purpose::Tenants => self.on_tenants_answer(result),
             Purpose::Assign {
                 message,
                 subscriber,
@@ -552,6 +553,7 @@ impl App {
                 );
             }
             Purpose::Unattributed => self.ops.load = Load::Stale,
+            Purpose::Tenants => self.tenants_lost(),
             Purpose::Assign { tenant, .. } => self.notify(
                 Tone::Warn,
                 format!("Could not assign to {tenant}: the connection dropped"),

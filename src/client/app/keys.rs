@@ -81,10 +81,23 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
             ("↑↓ / j k", "move in the unattributed queue"),
             (
                 "Enter / a",
-                "assign the message to a tenant (pick one, or type its id)",
+                "assign the message to a tenant (a list to pick from)",
             ),
-            ("R", "reload the queue"),
+            ("R", "reload the queue and the tenants"),
             ("Esc / 6 / 1–5", "back to the inbox"),
+        ],
+    ),
+    (
+        "Tenant picker (ops)",
+        &[
+            ("↑↓ / j k", "choose (j k move until something is typed)"),
+            ("typing", "narrows the list by name, id, code or keyword"),
+            (
+                "Backspace / Ctrl-U",
+                "delete a character / clear the filter",
+            ),
+            ("Enter", "assign to the chosen tenant"),
+            ("Esc", "cancel"),
         ],
     ),
     (

@@ -198,6 +198,7 @@ enum Purpose {
         subscriber: String,
     },
     Unattributed,
+    Tenants,
     Assign {
         message: String,
         subscriber: String,

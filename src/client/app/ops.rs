@@ -2,10 +2,12 @@
 //! unattributed queue (`unattributed.list`, then live `unattributed.received`) and a live
 //! feed of attribution changes across tenants (`attribution.changed`, both names).
 //!
-//! An unattributed message is given to a tenant with `unattributed.assign`. The tenants to
-//! pick from are the principal's own (an owner sees every tenant) plus every tenant named in
-//! an attribution change seen in this session; a principal of role `ops` has no tenants of
-//! its own, so until changes have been seen the agent types the tenant id.
+//! An unattributed message is given to a tenant with `unattributed.assign`, picked from a
+//! list: the engine's `tenants.list` (every tenant, for ops and the owner), asked for with the
+//! queue and again on each reset of the ops stream. Typing narrows the list. When the engine
+//! cannot give the list (an older engine, the connection lost before it came), the picker
+//! offers the tenants this session knows of — the principal's own and those named in
+//! attribution changes — and a typed tenant id.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -17,7 +19,8 @@ use super::inbox::{Load, View};
 use super::{App, Effect, Focus, Overlay, Purpose, Screen, Tone};
 use crate::client::format;
 use crate::protocol::{
-    ApiError, AttributionChangedData, Event, Message, TenantRef, UnattributedData, kind, method,
+    ApiError, AttributionChangedData, Event, Message, TenantInfo, TenantsListResult,
+    UnattributedData, kind, method,
 };
 
 /// Changes kept in the feed; older ones fall off the bottom.
@@ -59,6 +62,18 @@ pub struct Ops {
     pub load: Load,
     /// Tenants named in attribution changes, by id.
     pub seen: BTreeMap<String, String>,
+    /// The engine's list of tenants (`tenants.list`).
+    pub tenants: TenantList,
+}
+
+/// What `tenants.list` said, and whether it is being asked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantList {
+    /// The last answer, kept while a new one is asked for.
+    pub items: Option<Vec<TenantInfo>>,
+    pub loading: bool,
+    /// Why the last ask failed.
+    pub error: Option<String>,
 }
 
 impl Default for Ops {
@@ -69,6 +84,7 @@ impl Default for Ops {
             feed: VecDeque::new(),
             load: Load::Stale,
             seen: BTreeMap::new(),
+            tenants: TenantList::default(),
         }
     }
 }
@@ -96,28 +112,79 @@ impl Ops {
     }
 }
 
-/// Which tenant gets an unattributed message: a list to pick from, and a typed id last.
+/// Longest filter the picker takes.
+const FILTER_MAX: usize = 64;
+
+/// Which tenant gets an unattributed message: a list to pick from, narrowed by what is typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssignPicker {
     pub message: String,
     pub subscriber: String,
+    /// The code the message came to.
     pub code: String,
-    pub options: Vec<TenantRef>,
-    /// An index into `options`; `options.len()` is the typed id.
+    /// Every tenant that may be picked, by name.
+    pub options: Vec<TenantInfo>,
+    /// True when `options` is the engine's whole list; otherwise a typed id may be assigned
+    /// too (the engine refuses an unknown one with its reason).
+    pub complete: bool,
+    /// The engine's list is being asked for.
+    pub loading: bool,
+    /// Why the engine's list is not here.
+    pub error: Option<String>,
+    /// What has been typed: only tenants whose name, id, codes or keywords contain it show.
+    pub filter: String,
+    /// An index into [`AssignPicker::matches`].
     pub selected: usize,
-    pub typed: String,
 }
 
 impl AssignPicker {
+    /// The options the filter lets through, in order.
+    pub fn matches(&self) -> Vec<&TenantInfo> {
+        let q = self.filter.trim().to_lowercase();
+        self.options
+            .iter()
+            .filter(|t| {
+                q.is_empty()
+                    || t.name.to_lowercase().contains(&q)
+                    || t.id.to_lowercase().contains(&q)
+                    || t.codes.iter().any(|c| c.contains(&q))
+                    || t.keywords
+                        .iter()
+                        .any(|k| k.word.to_lowercase().contains(&q))
+            })
+            .collect()
+    }
+
+    /// The filter as a tenant id, when the list is not the engine's and it looks like one.
+    pub fn typed_id(&self) -> Option<&str> {
+        let t = self.filter.trim();
+        let plausible = !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        (!self.complete && plausible).then_some(t)
+    }
+
     /// The tenant id Enter would assign to.
     pub fn choice(&self) -> Option<String> {
-        match self.options.get(self.selected) {
+        match self.matches().get(self.selected) {
             Some(t) => Some(t.id.clone()),
-            None => {
-                let t = self.typed.trim();
-                (!t.is_empty()).then(|| t.to_string())
-            }
+            None => self.typed_id().map(str::to_string),
         }
+    }
+
+    fn clamp(&mut self) {
+        self.selected = self.selected.min(self.matches().len().saturating_sub(1));
+    }
+
+    /// New options (the engine answered): the selection stays on its tenant when it can.
+    fn set_options(&mut self, options: Vec<TenantInfo>, complete: bool) {
+        let chosen = self.matches().get(self.selected).map(|t| t.id.clone());
+        self.options = options;
+        self.complete = complete;
+        self.selected = chosen
+            .and_then(|id| self.matches().iter().position(|t| t.id == id))
+            .unwrap_or(0);
+        self.clamp();
     }
 }
 
@@ -139,6 +206,80 @@ impl App {
         if self.ops.load == Load::Stale {
             self.load_unattributed(fx);
         }
+        if self.ops.tenants.items.is_none() {
+            self.load_tenants(fx);
+        }
+    }
+
+    /// Asks the engine for the tenants the picker offers.
+    pub(super) fn load_tenants(&mut self, fx: &mut Vec<Effect>) {
+        if !self.has_ops() || !self.is_online() || self.ops.tenants.loading {
+            return;
+        }
+        self.ops.tenants.loading = true;
+        self.call(method::TENANTS_LIST, json!({}), Purpose::Tenants, fx);
+        self.refresh_picker();
+    }
+
+    /// The tenants to offer: the engine's list, else those this session knows of.
+    fn tenant_options(&self) -> (Vec<TenantInfo>, bool) {
+        if let Some(items) = &self.ops.tenants.items {
+            return (items.clone(), true);
+        }
+        let mut known: BTreeMap<String, String> = self.ops.seen.clone();
+        if let Some(p) = self.principal() {
+            for t in &p.tenants {
+                known.insert(t.id.clone(), t.name.clone());
+            }
+        }
+        let mut options: Vec<TenantInfo> = known
+            .into_iter()
+            .map(|(id, name)| TenantInfo {
+                id,
+                name,
+                countries: Vec::new(),
+                codes: Vec::new(),
+                keywords: Vec::new(),
+            })
+            .collect();
+        options.sort_by(|a, b| (a.name.to_lowercase(), &a.id).cmp(&(b.name.to_lowercase(), &b.id)));
+        (options, false)
+    }
+
+    /// Brings an open picker up to date with the tenant list.
+    fn refresh_picker(&mut self) {
+        let (options, complete) = self.tenant_options();
+        let (loading, error) = (self.ops.tenants.loading, self.ops.tenants.error.clone());
+        if let Some(Overlay::AssignTenant(p)) = self.overlay.as_mut() {
+            p.set_options(options, complete);
+            p.loading = loading;
+            p.error = error;
+        }
+    }
+
+    pub(super) fn on_tenants_answer(&mut self, result: Result<Value, ApiError>) {
+        self.ops.tenants.loading = false;
+        let list = result.and_then(|v| {
+            serde_json::from_value::<TenantsListResult>(v)
+                .map_err(|e| ApiError::internal(format!("unexpected answer: {e}")))
+        });
+        match list {
+            Ok(list) => {
+                self.ops.tenants.items = Some(list.items);
+                self.ops.tenants.error = None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tenants.list failed");
+                self.ops.tenants.error = Some(e.message);
+            }
+        }
+        self.refresh_picker();
+    }
+
+    /// The connection dropped before `tenants.list` was answered.
+    pub(super) fn tenants_lost(&mut self) {
+        self.ops.tenants.loading = false;
+        self.refresh_picker();
     }
 
     /// Back to the inbox, when this login has one.
@@ -209,6 +350,8 @@ impl App {
     pub(super) fn ops_reset(&mut self, fx: &mut Vec<Effect>) {
         self.ops.load = Load::Stale;
         self.load_unattributed(fx);
+        // Tenants may have come or gone while the stream could not be resumed.
+        self.load_tenants(fx);
     }
 
     pub(super) fn ops_key(&mut self, key: KeyEvent, fx: &mut Vec<Effect>) {
@@ -232,71 +375,95 @@ impl App {
             }
             KeyCode::Home | KeyCode::Char('g') => self.ops.selected = 0,
             KeyCode::End | KeyCode::Char('G') => self.ops.selected = n.saturating_sub(1),
-            KeyCode::Enter | KeyCode::Char('a') => self.pick_tenant(),
+            KeyCode::Enter | KeyCode::Char('a') => self.pick_tenant(fx),
             KeyCode::Char('R') => {
                 self.ops.load = Load::Stale;
                 self.load_unattributed(fx);
+                self.load_tenants(fx);
             }
             _ => {}
         }
     }
 
     /// Opens the tenant picker for the selected unattributed message.
-    fn pick_tenant(&mut self) {
+    fn pick_tenant(&mut self, fx: &mut Vec<Effect>) {
         let Some(u) = self.ops.selected() else {
             self.notify(Tone::Info, "The unattributed queue is empty");
             return;
         };
-        let mut tenants: BTreeMap<String, String> = self.ops.seen.clone();
-        if let Some(p) = self.principal() {
-            for t in &p.tenants {
-                tenants.insert(t.id.clone(), t.name.clone());
-            }
-        }
-        let options: Vec<TenantRef> = tenants
-            .into_iter()
-            .map(|(id, name)| TenantRef { id, name })
-            .collect();
+        let (message, subscriber, code) = (
+            u.message.id.clone(),
+            u.message.subscriber.clone(),
+            u.message.code.clone(),
+        );
+        let (options, complete) = self.tenant_options();
         self.overlay = Some(Overlay::AssignTenant(AssignPicker {
-            message: u.message.id.clone(),
-            subscriber: u.message.subscriber.clone(),
-            code: u.message.code.clone(),
+            message,
+            subscriber,
+            code,
             options,
+            complete,
+            loading: self.ops.tenants.loading,
+            error: self.ops.tenants.error.clone(),
+            filter: String::new(),
             selected: 0,
-            typed: String::new(),
         }));
+        // After a refusal (an engine without the call) it is asked again on a reset or `R`,
+        // not each time the picker opens.
+        if self.ops.tenants.items.is_none() && self.ops.tenants.error.is_none() {
+            self.load_tenants(fx);
+        }
     }
 
     pub(super) fn assign_key(&mut self, mut p: AssignPicker, key: KeyEvent, fx: &mut Vec<Effect>) {
-        let typed_row = p.options.len();
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let last = p.matches().len().saturating_sub(1);
+        // j and k move until something is typed; then they are letters of the filter.
+        let moving = p.filter.is_empty() && !ctrl;
         match key.code {
             KeyCode::Esc => return,
             KeyCode::Enter => {
                 match p.choice() {
                     Some(tenant) => self.assign(&p, tenant, fx),
                     None => {
-                        self.notify(Tone::Info, "Type a tenant id, then Enter");
+                        let why = if p.options.is_empty() && p.loading {
+                            "The tenant list is still loading".to_string()
+                        } else if p.filter.trim().is_empty() {
+                            "No tenant to assign to".to_string()
+                        } else {
+                            format!("No tenant matches “{}”", p.filter.trim())
+                        };
+                        self.notify(Tone::Info, why);
                         self.overlay = Some(Overlay::AssignTenant(p));
                     }
                 }
                 return;
             }
-            KeyCode::Down => p.selected = (p.selected + 1).min(typed_row),
+            KeyCode::Down => p.selected = (p.selected + 1).min(last),
+            KeyCode::Char('j') if moving => p.selected = (p.selected + 1).min(last),
+            KeyCode::Char('n') if ctrl => p.selected = (p.selected + 1).min(last),
             KeyCode::Up => p.selected = p.selected.saturating_sub(1),
+            KeyCode::Char('k') if moving => p.selected = p.selected.saturating_sub(1),
+            KeyCode::Char('p') if ctrl => p.selected = p.selected.saturating_sub(1),
+            KeyCode::Home => p.selected = 0,
+            KeyCode::End => p.selected = last,
             KeyCode::Backspace => {
-                p.selected = typed_row;
-                p.typed.pop();
+                p.filter.pop();
+                p.selected = 0;
+            }
+            KeyCode::Char('u') if ctrl => {
+                p.filter.clear();
+                p.selected = 0;
             }
             KeyCode::Char(c)
-                if !key.modifiers.contains(KeyModifiers::CONTROL)
-                    && (c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                    && p.typed.len() < 64 =>
+                if !ctrl && !c.is_control() && p.filter.chars().count() < FILTER_MAX =>
             {
-                p.selected = typed_row;
-                p.typed.push(c);
+                p.filter.push(c);
+                p.selected = 0;
             }
             _ => {}
         }
+        p.clamp();
         self.overlay = Some(Overlay::AssignTenant(p));
     }
 
@@ -323,7 +490,19 @@ impl App {
             .principal()
             .and_then(|p| p.tenants.iter().find(|t| t.id == id))
             .map(|t| t.name.clone());
-        match own.or_else(|| self.ops.seen.get(id).cloned()) {
+        let listed = || {
+            self.ops
+                .tenants
+                .items
+                .iter()
+                .flatten()
+                .find(|t| t.id == id)
+                .map(|t| t.name.clone())
+        };
+        match own
+            .or_else(listed)
+            .or_else(|| self.ops.seen.get(id).cloned())
+        {
             Some(name) => format!("{name} ({id})"),
             None => id.to_string(),
         }

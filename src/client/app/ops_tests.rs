@@ -1,13 +1,13 @@
 //! Pure tests of `App::update` for the ops view: the unattributed queue (loaded, then live),
 //! the attribution feed, and assigning a message to a tenant. No IO.
 
-use ratatui::crossterm::event::KeyCode;
+use ratatui::crossterm::event::{KeyCode, KeyModifiers};
 use serde_json::{Value, json};
 
 use super::inbox::Load;
-use super::ops::FEED_MAX;
+use super::ops::{AssignPicker, FEED_MAX};
 use super::{Effect, Overlay, Screen};
-use crate::client::net::NetEvent;
+use crate::client::net::{NetEvent, NetStatus};
 use crate::client::testing::{Harness, at, demo, hello_with_ops, ops_login, owner, unattributed};
 use crate::protocol::{ResetReason, kind, stream};
 
@@ -171,18 +171,214 @@ fn six_opens_the_ops_view_only_for_a_login_that_sees_ops() {
     );
 }
 
+/// The engine's tenants, as `tenants.list` answers them (by name).
+fn tenants() -> Value {
+    json!({ "items": [
+        { "id": "acme", "name": "Acme Shoes", "countries": ["US"], "codes": ["55124"],
+          "keywords": [{ "code": "55123", "word": "SHOES" }] },
+        { "id": "bistro", "name": "Bistro Verde", "countries": ["US"], "codes": [],
+          "keywords": [{ "code": "55123", "word": "TABLE" }] },
+        { "id": "brisa", "name": "Brisa Café", "countries": ["CO"], "codes": [], "keywords": [] },
+        { "id": "tienda", "name": "Tienda Sol", "countries": ["CO"], "codes": [],
+          "keywords": [{ "code": "89898", "word": "SOL" }] },
+    ] })
+}
+
+fn picker(h: &Harness) -> &AssignPicker {
+    match &h.app.overlay {
+        Some(Overlay::AssignTenant(p)) => p,
+        other => panic!("no picker: {other:?}"),
+    }
+}
+
+fn shown(h: &Harness) -> Vec<String> {
+    picker(h).matches().iter().map(|t| t.id.clone()).collect()
+}
+
 #[test]
-fn an_ops_login_assigns_to_a_seen_tenant_or_a_typed_id() {
+fn the_ops_view_asks_for_the_tenants_with_the_queue() {
+    let mut h = Harness::new((120, 30));
+    h.net(NetEvent::Connected(hello_with_ops(ops_login())));
+    let fx = h.net(NetEvent::Reset {
+        stream: stream::OPS.into(),
+        reason: ResetReason::Fresh,
+    });
+    assert_eq!(calls(&fx, "tenants.list"), [json!({})]);
+    h.reply("tenants.list", Ok(tenants()));
+    let items = json!([unattributed("u1", "+14155550177", "hi", &at(10, 0))]);
+    h.reply("unattributed.list", Ok(json!({ "items": items })));
+    let ids: Vec<_> = h
+        .app
+        .ops
+        .tenants
+        .items
+        .iter()
+        .flatten()
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(ids, ["acme", "bistro", "brisa", "tienda"]);
+    // Asked again when the ops stream is reset, not while an ask is out.
+    let fx = h.net(NetEvent::Reset {
+        stream: stream::OPS.into(),
+        reason: ResetReason::TooOld,
+    });
+    assert_eq!(calls(&fx, "tenants.list").len(), 1);
+    let fx = h.key(KeyCode::Enter);
+    assert!(calls(&fx, "tenants.list").is_empty(), "one ask at a time");
+    assert_eq!(
+        shown(&h),
+        ["acme", "bistro", "brisa", "tienda"],
+        "the last list meanwhile"
+    );
+}
+
+#[test]
+fn the_picker_lists_the_engines_tenants_and_enter_assigns_the_chosen_one() {
     let mut h = ops();
-    // Nothing seen yet: only a typed id.
+    h.reply("tenants.list", Ok(tenants()));
     h.key(KeyCode::Enter);
-    let Some(Overlay::AssignTenant(p)) = &h.app.overlay else {
-        panic!("no picker")
-    };
-    assert!(p.options.is_empty());
+    let p = picker(&h);
+    assert!(p.complete && !p.loading);
+    assert_eq!(p.message, "u2");
+    assert_eq!(shown(&h), ["acme", "bistro", "brisa", "tienda"]);
+    h.key(KeyCode::Down);
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('j'));
+    h.key(KeyCode::Char('j'));
+    assert_eq!(picker(&h).selected, 3, "the end of the list holds");
+    h.key(KeyCode::Char('k'));
+    h.key(KeyCode::Up);
+    assert_eq!(picker(&h).choice().as_deref(), Some("bistro"));
+    let fx = h.key(KeyCode::Enter);
+    assert_eq!(
+        calls(&fx, "unattributed.assign"),
+        [json!({ "message": "u2", "tenant": "bistro" })]
+    );
+    assert!(h.app.overlay.is_none());
+    h.reply(
+        "unattributed.assign",
+        Ok(json!({ "message": {}, "conversation": {} })),
+    );
+    assert_eq!(
+        h.app.notice.as_ref().unwrap().text,
+        "+1 415-555-0177 assigned to Bistro Verde (bistro)",
+        "named from the engine's list"
+    );
+}
+
+#[test]
+fn typing_narrows_the_list_and_j_k_become_letters() {
+    let mut h = ops();
+    h.reply("tenants.list", Ok(tenants()));
+    h.key(KeyCode::Char('a'));
+    h.key(KeyCode::Down);
+    h.type_text("b");
+    assert_eq!(shown(&h), ["bistro", "brisa"]);
+    assert_eq!(picker(&h).selected, 0, "a new filter starts at the top");
+    h.type_text("R");
+    assert_eq!(shown(&h), ["brisa"], "case is ignored");
+    h.key(KeyCode::Backspace);
+    h.type_text("r");
+    h.type_text("k");
+    assert!(
+        shown(&h).is_empty(),
+        "k is a letter once something is typed"
+    );
+    let fx = h.key(KeyCode::Enter);
+    assert!(calls(&fx, "unattributed.assign").is_empty());
+    assert_eq!(
+        h.app.notice.as_ref().unwrap().text,
+        "No tenant matches “brk”"
+    );
+    assert!(h.app.overlay.is_some(), "the picker stays open");
+    h.key(KeyCode::Backspace);
+    assert_eq!(picker(&h).choice().as_deref(), Some("brisa"));
+    h.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    assert_eq!(picker(&h).filter, "");
+    h.type_text("table");
+    assert_eq!(shown(&h), ["bistro"], "keywords match");
+    h.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.type_text("55124");
+    assert_eq!(shown(&h), ["acme"], "dedicated codes match");
+    h.key_with(KeyCode::Char('u'), KeyModifiers::CONTROL);
+    h.type_text("é");
+    assert_eq!(shown(&h), ["brisa"], "any letter may be typed");
+    let fx = h.key(KeyCode::Enter);
+    assert_eq!(
+        calls(&fx, "unattributed.assign"),
+        [json!({ "message": "u2", "tenant": "brisa" })]
+    );
+}
+
+#[test]
+fn esc_cancels_the_picker_and_assigns_nothing() {
+    let mut h = ops();
+    h.reply("tenants.list", Ok(tenants()));
+    h.key(KeyCode::Enter);
+    h.type_text("ac");
+    let fx = h.key(KeyCode::Esc);
+    assert!(h.app.overlay.is_none());
+    assert!(calls(&fx, "unattributed.assign").is_empty());
+    assert_eq!(h.app.ops.queue.len(), 2);
+    // Opened again, it starts afresh.
+    h.key(KeyCode::Enter);
+    assert_eq!(picker(&h).filter, "");
+    assert_eq!(shown(&h).len(), 4);
+}
+
+#[test]
+fn the_list_fills_a_picker_opened_before_it_came() {
+    let mut h = ops();
+    h.key(KeyCode::Enter);
+    let p = picker(&h);
+    assert!(p.loading && !p.complete && p.options.is_empty());
+    let fx = h.key(KeyCode::Enter);
+    assert!(calls(&fx, "unattributed.assign").is_empty());
+    assert_eq!(
+        h.app.notice.as_ref().unwrap().text,
+        "The tenant list is still loading"
+    );
+    h.type_text("ti");
+    h.reply("tenants.list", Ok(tenants()));
+    let p = picker(&h);
+    assert!(p.complete && !p.loading);
+    assert_eq!(shown(&h), ["tienda"], "the filter typed meanwhile applies");
+}
+
+#[test]
+fn without_the_engines_list_known_tenants_and_a_typed_id_remain() {
+    let mut h = ops();
+    h.reply(
+        "tenants.list",
+        Err(crate::protocol::ApiError::new(
+            crate::protocol::ErrorCode::UnknownMethod,
+            "unknown method \"tenants.list\"",
+        )),
+    );
+    // Nothing seen yet: only a typed id. A refused list is not asked again at each open.
+    let fx = h.key(KeyCode::Enter);
+    assert!(calls(&fx, "tenants.list").is_empty());
+    let p = picker(&h);
+    assert!(p.options.is_empty() && !p.complete);
+    assert!(
+        p.error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown method"))
+    );
     let fx = h.key(KeyCode::Enter);
     assert!(calls(&fx, "unattributed.assign").is_empty(), "no id yet");
-    h.type_text("nova");
+    let screen = h.render();
+    assert!(
+        screen.contains("The engine gave no tenant list"),
+        "{screen}"
+    );
+    h.type_text("no va");
+    let fx = h.key(KeyCode::Enter);
+    assert!(calls(&fx, "unattributed.assign").is_empty(), "not an id");
+    h.key(KeyCode::Backspace);
+    h.key(KeyCode::Backspace);
+    h.key(KeyCode::Backspace);
+    h.type_text("va");
     let fx = h.key(KeyCode::Enter);
     assert_eq!(
         calls(&fx, "unattributed.assign"),
@@ -212,11 +408,7 @@ fn an_ops_login_assigns_to_a_seen_tenant_or_a_typed_id() {
     );
     h.key(KeyCode::Char('a'));
     h.key(KeyCode::Down);
-    let Some(Overlay::AssignTenant(p)) = &h.app.overlay else {
-        panic!("no picker")
-    };
-    let names: Vec<_> = p.options.iter().map(|t| t.id.as_str()).collect();
-    assert_eq!(names, ["acme", "brisa"]);
+    assert_eq!(shown(&h), ["acme", "brisa"]);
     assert!(h.render().contains("Brisa Café (brisa)"));
     let fx = h.key(KeyCode::Enter);
     assert_eq!(
@@ -231,6 +423,33 @@ fn an_ops_login_assigns_to_a_seen_tenant_or_a_typed_id() {
         )),
     );
     assert_eq!(h.app.ops.queue.len(), 1, "a refusal keeps the message");
+    // R asks again.
+    let fx = h.key(KeyCode::Char('R'));
+    assert_eq!(calls(&fx, "tenants.list"), [json!({})]);
+}
+
+#[test]
+fn a_dropped_connection_before_the_list_leaves_the_picker_usable() {
+    let mut h = ops();
+    h.key(KeyCode::Enter);
+    h.drop_calls("connection lost");
+    h.net(NetEvent::Status(NetStatus::Connecting { attempt: 2 }));
+    let p = picker(&h);
+    assert!(!p.loading && !p.complete);
+    h.type_text("acme");
+    let fx = h.key(KeyCode::Enter);
+    assert!(
+        calls(&fx, "unattributed.assign").is_empty(),
+        "offline: nothing is sent"
+    );
+    assert!(
+        h.app
+            .notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("not connected")
+    );
 }
 
 #[test]

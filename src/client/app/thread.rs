@@ -1,13 +1,15 @@
 //! The open conversation: its messages and system lines in time order, paging back through
 //! history, and where the agent has scrolled to.
 //!
-//! Items are a sorted `Vec` keyed by (time, id), with a set of ids to drop duplicates: a
+//! Items are a sorted `VecDeque` keyed by (time, id), with a set of ids to drop duplicates: a
 //! message may arrive by event, by the reply to a send, and again by a history page, and is
-//! shown once. Outbound status only moves forward. The scroll position is anchored to an
+//! shown once. A deque because history arrives newest first: each older page goes in at the
+//! front in time proportional to the page, not to the thread (paging back through a
+//! million-message thread is linear, not quadratic). Outbound status only moves forward. The scroll position is anchored to an
 //! item's key, not an index, so pages prepended above it and messages appended below it do
 //! not move what the agent is reading.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 
 use jiff::Timestamp;
 
@@ -32,9 +34,9 @@ pub struct SystemLine {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
-    /// Boxed: a message is several times the size of a system line.
+    /// Both boxed: an item is two words, so moving items around is cheap.
     Message(Box<Message>),
-    System(SystemLine),
+    System(Box<SystemLine>),
 }
 
 pub type ItemKey = (Timestamp, String);
@@ -55,8 +57,14 @@ impl Item {
     }
 
     pub fn key(&self) -> ItemKey {
+        let (t, id) = self.key_parts();
+        (t, id.to_string())
+    }
+
+    /// The key without copying the id.
+    pub fn key_parts(&self) -> (Timestamp, &str) {
         let t = self.at().parse().unwrap_or(Timestamp::UNIX_EPOCH);
-        (t, self.id().to_string())
+        (t, self.id())
     }
 }
 
@@ -81,7 +89,7 @@ pub enum Scroll {
 
 pub struct Thread {
     pub conversation: Conversation,
-    items: Vec<Item>,
+    items: VecDeque<Item>,
     ids: HashSet<String>,
     pub older: Older,
     pub first_load_asked: bool,
@@ -92,7 +100,7 @@ impl Thread {
     pub fn new(conversation: Conversation) -> Self {
         Thread {
             conversation,
-            items: Vec::new(),
+            items: VecDeque::new(),
             ids: HashSet::new(),
             older: Older::NotLoaded,
             first_load_asked: false,
@@ -104,7 +112,7 @@ impl Thread {
         &self.conversation.id
     }
 
-    pub fn items(&self) -> &[Item] {
+    pub fn items(&self) -> &VecDeque<Item> {
         &self.items
     }
 
@@ -125,7 +133,7 @@ impl Thread {
     /// Adds or updates a message; returns true when something visible changed.
     pub fn upsert(&mut self, m: Message) -> bool {
         if self.ids.contains(&m.id) {
-            let Some(i) = self.items.iter().rposition(|it| it.id() == m.id) else {
+            let Some(i) = self.position(&m) else {
                 return false;
             };
             let Item::Message(old) = &self.items[i] else {
@@ -142,21 +150,33 @@ impl Thread {
         true
     }
 
+    /// Where a message already held is: found by its key (a message's time does not change),
+    /// else by a scan from the newest end.
+    fn position(&self, m: &Message) -> Option<usize> {
+        let t: Timestamp = m.created_at.parse().unwrap_or(Timestamp::UNIX_EPOCH);
+        let key = (t, m.id.as_str());
+        let at = self.items.partition_point(|it| it.key_parts() < key);
+        if self.items.get(at).is_some_and(|it| it.id() == m.id) {
+            return Some(at);
+        }
+        self.items.iter().rposition(|it| it.id() == m.id)
+    }
+
     pub fn push_system(&mut self, line: SystemLine) {
         if !self.ids.contains(&line.id) {
-            self.insert(Item::System(line));
+            self.insert(Item::System(Box::new(line)));
         }
     }
 
     fn insert(&mut self, item: Item) {
         self.ids.insert(item.id().to_string());
-        let key = item.key();
-        if self.items.last().is_none_or(|last| last.key() <= key) {
-            self.items.push(item);
+        let key = item.key_parts();
+        let at = if self.items.back().is_none_or(|last| last.key_parts() <= key) {
+            self.items.len()
         } else {
-            let at = self.items.partition_point(|it| it.key() <= key);
-            self.items.insert(at, item);
-        }
+            self.items.partition_point(|it| it.key_parts() <= key)
+        };
+        self.items.insert(at, item);
     }
 
     /// Takes a history page (newest last). `latest` is the first page: it replaces the
@@ -176,21 +196,34 @@ impl Thread {
             }
         }
         if !fresh.is_empty() {
-            // Merge two sorted runs rather than inserting one by one.
             fresh.sort_by_cached_key(Item::key);
-            let old = std::mem::take(&mut self.items);
-            let mut merged = Vec::with_capacity(old.len() + fresh.len());
-            let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
-            loop {
-                let take_a = match (a.peek(), b.peek()) {
-                    (Some(x), Some(y)) => x.key() <= y.key(),
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => break,
-                };
-                merged.extend(if take_a { a.next() } else { b.next() });
+            let first = self.items.front().map(Item::key);
+            let last = self.items.back().map(Item::key);
+            let (fresh_first, fresh_last) =
+                (fresh.first().map(Item::key), fresh.last().map(Item::key));
+            if first.is_none() || fresh_last <= first {
+                // An older page, the usual case: it goes in front, newest of it first.
+                for item in fresh.into_iter().rev() {
+                    self.items.push_front(item);
+                }
+            } else if fresh_first >= last {
+                self.items.extend(fresh);
+            } else {
+                // Overlapping runs: merge them rather than inserting one by one.
+                let old = std::mem::take(&mut self.items);
+                let mut merged = VecDeque::with_capacity(old.len() + fresh.len());
+                let (mut a, mut b) = (old.into_iter().peekable(), fresh.into_iter().peekable());
+                loop {
+                    let take_a = match (a.peek(), b.peek()) {
+                        (Some(x), Some(y)) => x.key() <= y.key(),
+                        (Some(_), None) => true,
+                        (None, Some(_)) => false,
+                        (None, None) => break,
+                    };
+                    merged.extend(if take_a { a.next() } else { b.next() });
+                }
+                self.items = merged;
             }
-            self.items = merged;
         }
         self.older = match next {
             Some(n) => Older::More(n),
@@ -206,7 +239,8 @@ impl Thread {
         match &self.scroll {
             Scroll::Bottom => Some((self.items.len() - 1, 0)),
             Scroll::Anchored { key, hidden_below } => {
-                let i = self.items.partition_point(|it| it.key() <= *key);
+                let key = (key.0, key.1.as_str());
+                let i = self.items.partition_point(|it| it.key_parts() <= key);
                 Some((i.saturating_sub(1), *hidden_below))
             }
         }
@@ -214,7 +248,11 @@ impl Thread {
 
     /// Scrolls up (towards older) by `lines`, measuring items with `height` (items, index →
     /// lines). Returns true when the top of what is loaded came into reach.
-    pub fn scroll_up(&mut self, lines: usize, height: impl Fn(&[Item], usize) -> usize) -> bool {
+    pub fn scroll_up(
+        &mut self,
+        lines: usize,
+        height: impl Fn(&VecDeque<Item>, usize) -> usize,
+    ) -> bool {
         let Some((mut i, mut hidden)) = self.bottom() else {
             return true;
         };
@@ -236,7 +274,7 @@ impl Thread {
     }
 
     /// Scrolls down (towards newer) by `lines`; back at the end it follows new lines again.
-    pub fn scroll_down(&mut self, lines: usize, height: impl Fn(&[Item], usize) -> usize) {
+    pub fn scroll_down(&mut self, lines: usize, height: impl Fn(&VecDeque<Item>, usize) -> usize) {
         let Some((mut i, mut hidden)) = self.bottom() else {
             return;
         };
@@ -261,7 +299,7 @@ impl Thread {
     }
 
     pub fn scroll_to_top(&mut self) {
-        if let Some(first) = self.items.first() {
+        if let Some(first) = self.items.front() {
             self.scroll = Scroll::Anchored {
                 key: first.key(),
                 hidden_below: 0,
@@ -322,6 +360,26 @@ mod tests {
         assert_eq!(t.older, Older::Complete);
         let after = t.bottom().map(|(i, h)| (t.items()[i].id().to_string(), h));
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn pages_before_after_and_across_the_held_ones_end_sorted_once() {
+        let mut t = thread();
+        let page = |r: std::ops::Range<u32>| -> Vec<Message> {
+            r.map(|i| inbound(&format!("m{i:02}"), "c1", "x", &at(10, i)))
+                .collect()
+        };
+        t.take_page(page(20..30), Some("m20".into()), true);
+        t.take_page(page(10..20), Some("m10".into()), false);
+        t.take_page(page(30..35), Some("m10".into()), false);
+        t.take_page(page(5..25), None, false);
+        let mut m = outbound("m12", "c1", "x", &at(10, 12));
+        m.status = MessageStatus::Failed;
+        assert!(t.upsert(m), "an old message found by its key");
+        let ids: Vec<_> = t.items().iter().map(Item::id).collect();
+        let want: Vec<_> = (5..35).map(|i| format!("m{i:02}")).collect();
+        assert_eq!(ids, want);
+        assert_eq!(t.older, Older::Complete);
     }
 
     #[test]

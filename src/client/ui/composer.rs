@@ -8,6 +8,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
+use super::cells;
 use super::theme;
 use crate::client::app::composer::Preview;
 use crate::client::app::{App, Focus};
@@ -157,7 +158,7 @@ impl Widget for ComposerView<'_> {
         block.render(area, buf);
         if let Some(lines) = closed_lines(app, inner.width as usize) {
             for (i, l) in lines.iter().take(inner.height as usize).enumerate() {
-                buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+                cells::set_line(buf, inner.x, inner.y + i as u16, l, inner.width);
             }
             return;
         }
@@ -169,7 +170,7 @@ impl Widget for ComposerView<'_> {
         };
         app.composer.textarea().render(text_area, buf);
         for (i, l) in notes.iter().take(shown).enumerate() {
-            buf.set_line(inner.x, text_area.bottom() + i as u16, l, inner.width);
+            cells::set_line(buf, inner.x, text_area.bottom() + i as u16, l, inner.width);
         }
     }
 }

@@ -10,6 +10,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
+use super::cells;
 use super::theme;
 use crate::client::app::inbox::Load;
 use crate::client::app::{App, Conn, Focus};
@@ -83,9 +84,9 @@ impl Widget for InboxView<'_> {
                 },
                 style,
             );
-            buf.set_line(inner.x, y, &l1, width);
+            cells::set_line(buf, inner.x, y, &l1, width);
             if y + 1 < inner.bottom() {
-                buf.set_line(inner.x, y + 1, &l2, width);
+                cells::set_line(buf, inner.x, y + 1, &l2, width);
             }
         }
     }

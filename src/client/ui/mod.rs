@@ -4,6 +4,7 @@
 //! Every string that came from outside passes [`crate::client::sanitize::sanitize`] in these
 //! views before it reaches a buffer.
 
+pub mod cells;
 pub mod composer;
 pub mod inbox;
 pub mod layout;

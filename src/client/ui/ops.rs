@@ -8,6 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Widget};
 
+use super::cells;
 use super::overlays::{centered, frame};
 use super::theme;
 use crate::client::app::inbox::Load;
@@ -16,6 +17,7 @@ use crate::client::app::{App, Conn};
 use crate::client::format;
 use crate::client::sanitize::sanitize;
 use crate::client::text;
+use crate::protocol::TenantInfo;
 
 pub struct OpsView<'a> {
     pub app: &'a App,
@@ -52,7 +54,8 @@ impl OpsView<'_> {
                 (Load::Loading, _) | (Load::Stale, _) => "Loading the unattributed queue…",
                 (Load::Loaded, _) => "Nothing unattributed: every inbound message has a tenant.",
             };
-            buf.set_line(
+            cells::set_line(
+                buf,
                 inner.x,
                 inner.y,
                 &Line::styled(text::truncate(text, width).into_owned(), theme::dim()),
@@ -105,9 +108,9 @@ impl OpsView<'_> {
                     theme::selected(),
                 );
             }
-            buf.set_line(inner.x, y, &l1, inner.width);
+            cells::set_line(buf, inner.x, y, &l1, inner.width);
             if y + 1 < inner.bottom() {
-                buf.set_line(inner.x, y + 1, &l2, inner.width);
+                cells::set_line(buf, inner.x, y + 1, &l2, inner.width);
             }
         }
     }
@@ -123,7 +126,8 @@ impl OpsView<'_> {
         let width = inner.width as usize;
         if app.ops.feed.is_empty() {
             let text = "No attribution has moved since this session started.";
-            buf.set_line(
+            cells::set_line(
+                buf,
                 inner.x,
                 inner.y,
                 &Line::styled(text::truncate(text, width).into_owned(), theme::dim()),
@@ -152,7 +156,7 @@ impl OpsView<'_> {
                 Span::styled(to, theme::bold()),
             ];
             let line = super::inbox::truncate_spans(spans, width);
-            buf.set_line(inner.x, inner.y + row as u16, &line, inner.width);
+            cells::set_line(buf, inner.x, inner.y + row as u16, &line, inner.width);
         }
     }
 }
@@ -166,68 +170,141 @@ impl Widget for OpsView<'_> {
     }
 }
 
-/// Which tenant gets an unattributed message.
+/// Which tenant gets an unattributed message: the filter, the tenants it lets through (the
+/// chosen one kept in view), and why the list is short or missing.
 pub struct AssignDialog<'a> {
     pub picker: &'a AssignPicker,
+}
+
+/// One tenant of the picker: `Acme Shoes (acme)`, then where it sends from and its keywords
+/// on the message's code.
+fn tenant_line(t: &TenantInfo, code: &str, chosen: bool, width: usize) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(if chosen { "▸ " } else { "  " }, theme::key()),
+        Span::styled(
+            format!("{} ({})", sanitize(&t.name), sanitize(&t.id)),
+            if chosen { theme::bold() } else { Style::new() },
+        ),
+    ];
+    let mut facts: Vec<String> = Vec::new();
+    if !t.countries.is_empty() {
+        facts.push(sanitize(&t.countries.join(" ")).into_owned());
+    }
+    if !t.codes.is_empty() {
+        facts.push(format!("dedicated {}", sanitize(&t.codes.join(" "))));
+    }
+    let words: Vec<&str> = t
+        .keywords
+        .iter()
+        .filter(|k| k.code == code)
+        .map(|k| k.word.as_str())
+        .collect();
+    if !words.is_empty() {
+        facts.push(format!(
+            "keyword {} on {}",
+            sanitize(&words.join(" ")),
+            sanitize(code)
+        ));
+    }
+    if !facts.is_empty() {
+        spans.push(Span::styled(
+            format!(" · {}", facts.join(" · ")),
+            theme::dim(),
+        ));
+    }
+    let line = super::inbox::truncate_spans(spans, width);
+    if chosen {
+        line.style(theme::selected())
+    } else {
+        line
+    }
 }
 
 impl Widget for AssignDialog<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let p = self.picker;
         let who = sanitize(&format::phone(&p.subscriber)).into_owned();
-        let mut lines = vec![Line::raw("Which tenant gets this message?")];
-        if p.options.is_empty() {
-            lines.push(Line::styled(
-                "No tenant seen yet (an ops login has none): type its id.",
-                theme::dim(),
+        let w = area.width.saturating_sub(4).min(76);
+        let width = w.saturating_sub(2) as usize;
+        let matches = p.matches();
+
+        let mut head = vec![Line::raw("Which tenant gets this message?")];
+        head.push(if p.filter.is_empty() {
+            Line::styled("Filter: type a name, id, code or keyword", theme::dim())
+        } else {
+            Line::from(vec![
+                Span::styled("Filter: ", theme::dim()),
+                Span::raw(
+                    text::truncate(&sanitize(&p.filter), width.saturating_sub(9)).into_owned(),
+                ),
+                Span::styled("▏", theme::key()),
+            ])
+        });
+        let list: Vec<Line<'static>> = matches
+            .iter()
+            .enumerate()
+            .map(|(i, t)| tenant_line(t, &p.code, i == p.selected, width))
+            .collect();
+        let mut notes: Vec<Line<'static>> = Vec::new();
+        let note = |text: String, style| {
+            text::wrap(&text, width)
+                .into_iter()
+                .map(move |l| Line::styled(l, style))
+        };
+        if p.options.is_empty() && p.loading {
+            notes.extend(note("Loading the tenants…".into(), theme::dim()));
+        } else if matches.is_empty() && !p.options.is_empty() {
+            notes.extend(note(
+                format!("No tenant matches “{}”.", sanitize(p.filter.trim())),
+                theme::warn(),
             ));
+        } else if p.options.is_empty() && p.complete {
+            notes.extend(note("The engine lists no tenant.".into(), theme::warn()));
         }
-        for (i, t) in p.options.iter().enumerate() {
-            let sel = i == p.selected;
-            let text = format!(
-                "{}{} ({})",
-                if sel { "▸ " } else { "  " },
-                sanitize(&t.name),
-                sanitize(&t.id)
-            );
-            let style = if sel { theme::selected() } else { Style::new() };
-            lines.push(Line::styled(text, style));
+        if !p.complete && !p.loading {
+            let why = match &p.error {
+                Some(e) => format!("The engine gave no tenant list ({})", sanitize(e)),
+                None => "The engine's tenant list has not come".to_string(),
+            };
+            let typed = match p.typed_id() {
+                Some(id) if matches.is_empty() => format!(": Enter assigns to “{}”.", sanitize(id)),
+                _ => ": these are the tenants seen so far; type an id to name another.".into(),
+            };
+            notes.extend(note(format!("{why}{typed}"), theme::dim()));
         }
-        let typed_sel = p.selected >= p.options.len();
-        let cursor = if typed_sel { "▏" } else { "" };
-        lines.push(Line::styled(
-            format!(
-                "{}Tenant id: {}{cursor}",
-                if typed_sel { "▸ " } else { "  " },
-                sanitize(&p.typed)
-            ),
-            if typed_sel {
-                theme::selected()
-            } else {
-                theme::dim()
-            },
-        ));
-        lines.push(Line::raw(""));
-        lines.push(Line::styled(
-            "Enter assign · ↑↓ choose · type an id · Esc cancel",
+        let foot = Line::styled(
+            text::truncate(
+                "Enter assign · ↑↓ choose · type to filter · Esc cancel",
+                width,
+            )
+            .into_owned(),
             theme::dim(),
-        ));
-        let w = area.width.saturating_sub(4).min(60);
-        let h = (lines.len() as u16 + 2).min(area.height.saturating_sub(2));
+        );
+
+        // Head, a blank, the list, the notes, a blank, the keys: the list gives way first.
+        let fixed = head.len() + 1 + notes.len() + 2;
+        let room = area.height.saturating_sub(4) as usize;
+        let rows = list.len().clamp(1, room.saturating_sub(fixed).max(1));
+        let h = (fixed + rows + 2).min(room + 2) as u16;
         let outer = centered(area, w, h);
         let inner = frame(
             &format!("Assign {who} on {}", sanitize(&p.code)),
             outer,
             buf,
         );
-        // Keep the chosen row in view when the list is longer than the box.
-        let rows = inner.height as usize;
-        let chosen = (p.selected + 1).min(lines.len() - 1);
-        let start = (chosen + 3)
+        let start = (p.selected + 1)
             .saturating_sub(rows)
-            .min(lines.len().saturating_sub(rows));
-        for (i, l) in lines.iter().skip(start).take(rows).enumerate() {
-            buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+            .min(list.len().saturating_sub(rows));
+        let mut lines: Vec<Line<'static>> = head;
+        lines.push(Line::raw(""));
+        let shown = list.len().min(rows);
+        lines.extend(list.into_iter().skip(start).take(rows));
+        lines.extend(std::iter::repeat_n(Line::raw(""), rows - shown));
+        lines.extend(notes);
+        lines.push(Line::raw(""));
+        lines.push(foot);
+        for (i, l) in lines.iter().take(inner.height as usize).enumerate() {
+            cells::set_line(buf, inner.x, inner.y + i as u16, l, inner.width);
         }
     }
 }

@@ -7,6 +7,7 @@ use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
+use super::cells;
 use super::theme;
 use crate::client::app::{App, AttributionPrompt, HELP};
 use crate::client::format;
@@ -113,7 +114,7 @@ impl Widget for HelpOverlay {
                 .take(inner.height as usize)
                 .enumerate()
             {
-                buf.set_line(x, inner.y + row as u16, l, col_w as u16);
+                cells::set_line(buf, x, inner.y + row as u16, l, col_w as u16);
             }
         }
     }
@@ -277,7 +278,8 @@ impl Widget for CodePicker<'_> {
             } else {
                 ratatui::style::Style::new()
             };
-            buf.set_line(
+            cells::set_line(
+                buf,
                 inner.x,
                 inner.y + n as u16,
                 &Line::styled(text, style),
@@ -285,7 +287,8 @@ impl Widget for CodePicker<'_> {
             );
         }
         let hint = Line::styled("Enter switch · Esc cancel", theme::dim());
-        buf.set_line(
+        cells::set_line(
+            buf,
             inner.x,
             inner.bottom().saturating_sub(1),
             &hint,

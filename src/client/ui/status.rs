@@ -8,6 +8,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 
+use super::cells;
 use super::theme;
 use crate::client::app::inbox::View;
 use crate::client::app::{App, Conn, Screen, Tone};
@@ -136,7 +137,7 @@ fn render_cut(spans: Vec<Span<'_>>, area: Rect, buf: &mut Buffer) {
         used += w;
         out.push(s);
     }
-    buf.set_line(area.x, area.y, &Line::from(out), area.width);
+    cells::set_line(buf, area.x, area.y, &Line::from(out), area.width);
 }
 
 pub struct StatusBar<'a> {
@@ -211,10 +212,11 @@ impl Widget for StatusBar<'_> {
             let cut = text::truncate(&left[1].content, facts_room).into_owned();
             left[1] = Span::styled(cut, theme::dim());
         }
-        buf.set_line(area.x, area.y, &Line::from(left), area.width);
+        cells::set_line(buf, area.x, area.y, &Line::from(left), area.width);
         let rw = text::width(&right) as u16;
         if rw > 0 && rw < area.width {
-            buf.set_line(
+            cells::set_line(
+                buf,
                 area.right() - rw - 1,
                 area.y,
                 &Line::styled(right, right_style),

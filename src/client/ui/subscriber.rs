@@ -6,6 +6,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
+use super::cells;
 use super::overlays::{centered, frame};
 use super::theme;
 use crate::client::app::App;
@@ -177,7 +178,7 @@ impl Widget for SubscriberPane<'_> {
             }
         }
         for (i, l) in lines.iter().take(inner.height as usize).enumerate() {
-            buf.set_line(inner.x, inner.y + i as u16, l, inner.width);
+            cells::set_line(buf, inner.x, inner.y + i as u16, l, inner.width);
         }
     }
 }

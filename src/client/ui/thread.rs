@@ -5,12 +5,15 @@
 //! uses the same function to scroll by lines, so drawing and scrolling agree. Every string
 //! from the wire goes through the sanitizer here.
 
+use std::collections::VecDeque;
+
 use jiff::tz::TimeZone;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget};
 
+use super::cells;
 use super::theme;
 use crate::client::app::subscriber::source_label;
 use crate::client::app::thread::{Item, Older, Thread, Tone};
@@ -47,12 +50,12 @@ impl Measure {
         }
     }
 
-    pub fn item_height(&self, items: &[Item], i: usize) -> usize {
+    pub fn item_height(&self, items: &VecDeque<Item>, i: usize) -> usize {
         self.item_lines(items, i).len()
     }
 
     /// The lines of item `i`: a day separator when the day changes, then the item.
-    pub fn item_lines(&self, items: &[Item], i: usize) -> Vec<Line<'static>> {
+    pub fn item_lines(&self, items: &VecDeque<Item>, i: usize) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
         let item = &items[i];
         let day = format::day_key(item.at(), &self.tz);
@@ -290,7 +293,7 @@ impl Widget for ThreadView<'_> {
         let (header, messages) = super::layout::thread_parts(app, area);
         let lines = header_lines(app, c, header.width as usize);
         for (i, l) in lines.iter().enumerate().take(header.height as usize) {
-            buf.set_line(header.x, header.y + i as u16, l, header.width);
+            cells::set_line(buf, header.x, header.y + i as u16, l, header.width);
         }
         render_messages(app, t, messages, buf);
     }
@@ -348,9 +351,9 @@ fn render_messages(app: &App, t: &Thread, area: Rect, buf: &mut Buffer) {
         let y = area.y + row as u16;
         if line.alignment == Some(Alignment::Center) {
             let w = (text::width(&line.to_string()) as u16).min(area.width);
-            buf.set_line(area.x + (area.width - w) / 2, y, line, w);
+            cells::set_line(buf, area.x + (area.width - w) / 2, y, line, w);
         } else {
-            buf.set_line(area.x, y, line, area.width);
+            cells::set_line(buf, area.x, y, line, area.width);
         }
     }
 }
