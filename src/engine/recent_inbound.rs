@@ -93,12 +93,6 @@ impl RecentInbound {
     }
 }
 
-/// Milliseconds since the epoch at which a UUID v7 was made (its first 48 bits).
-pub fn uuid_v7_ms(id: &str) -> Option<i64> {
-    let id = uuid::Uuid::parse_str(id).ok()?;
-    Some((id.as_u128() >> 80) as i64)
-}
-
 /// The smallest UUID v7 string made at or after `ms`: ids compare as strings in time order,
 /// so `id >= uuid_v7_floor(ms)` selects the messages made since `ms`.
 pub fn uuid_v7_floor(ms: i64) -> String {
@@ -166,6 +160,11 @@ mod tests {
 
     #[test]
     fn v7_floor_orders_with_real_ids() {
+        let uuid_v7_ms = |id: &str| {
+            uuid::Uuid::parse_str(id)
+                .ok()
+                .map(|id| (id.as_u128() >> 80) as i64)
+        };
         let ms = 1_790_000_000_000;
         let real = uuid::Uuid::now_v7().to_string();
         let real_ms = uuid_v7_ms(&real).unwrap();
