@@ -57,6 +57,22 @@ impl Counts {
 #[derive(Debug, Default)]
 pub struct Traffic {
     counts: Mutex<Counts>,
+    commits: CommitTimes,
+}
+
+/// Upper bounds (seconds) of the commit-time histogram's buckets.
+const COMMIT_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// How long the router's commits take (the batch's writes, COMMIT and its fsync): the part of
+/// every acknowledgement's latency that the disk decides.
+#[derive(Debug, Default)]
+struct CommitTimes {
+    /// Commits at or under each bound (not cumulative; the exposition sums them).
+    buckets: [std::sync::atomic::AtomicU64; COMMIT_BUCKETS.len()],
+    count: std::sync::atomic::AtomicU64,
+    sum_micros: std::sync::atomic::AtomicU64,
 }
 
 impl Traffic {
@@ -65,6 +81,19 @@ impl Traffic {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .merge(batch);
+    }
+
+    /// Records one commit's duration.
+    pub fn commit_took(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let secs = took.as_secs_f64();
+        if let Some(i) = COMMIT_BUCKETS.iter().position(|le| secs <= *le) {
+            self.commits.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.commits.count.fetch_add(1, Relaxed);
+        self.commits
+            .sum_micros
+            .fetch_add(took.as_micros() as u64, Relaxed);
     }
 
     pub fn snapshot(&self) -> Counts {
@@ -128,6 +157,20 @@ impl Traffic {
             "Commands the router applied.",
             vec![(None, c.commands)],
         );
+        use std::sync::atomic::Ordering::Relaxed;
+        let name = "shortbox_router_commit_seconds";
+        out.push_str(&format!(
+            "# HELP {name} Time the router's commits took (writes, COMMIT, fsync).\n# TYPE {name} histogram\n"
+        ));
+        let mut cumulative = 0;
+        for (le, n) in COMMIT_BUCKETS.iter().zip(&self.commits.buckets) {
+            cumulative += n.load(Relaxed);
+            out.push_str(&format!("{name}_bucket{{le=\"{le}\"}} {cumulative}\n"));
+        }
+        let count = self.commits.count.load(Relaxed);
+        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {count}\n"));
+        let sum = self.commits.sum_micros.load(Relaxed) as f64 / 1e6;
+        out.push_str(&format!("{name}_sum {sum}\n{name}_count {count}\n"));
         out
     }
 }
@@ -154,5 +197,27 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE shortbox_unattributed_total counter"));
+    }
+
+    #[test]
+    fn commit_times_are_a_cumulative_histogram() {
+        let t = Traffic::default();
+        for ms in [0.3, 0.7, 3.0, 3.0, 40.0, 5000.0] {
+            t.commit_took(std::time::Duration::from_secs_f64(ms / 1000.0));
+        }
+        let text = t.prometheus();
+        for line in [
+            "# TYPE shortbox_router_commit_seconds histogram",
+            "shortbox_router_commit_seconds_bucket{le=\"0.0005\"} 1",
+            "shortbox_router_commit_seconds_bucket{le=\"0.001\"} 2",
+            "shortbox_router_commit_seconds_bucket{le=\"0.002\"} 2",
+            "shortbox_router_commit_seconds_bucket{le=\"0.005\"} 4",
+            "shortbox_router_commit_seconds_bucket{le=\"0.05\"} 5",
+            "shortbox_router_commit_seconds_bucket{le=\"1\"} 5",
+            "shortbox_router_commit_seconds_bucket{le=\"+Inf\"} 6",
+            "shortbox_router_commit_seconds_count 6",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

@@ -331,7 +331,12 @@ impl Router {
                 answer(true);
             }
         }
-        let committed = match self.store.apply(&batch.writes) {
+        let started = std::time::Instant::now();
+        let applied = self.store.apply(&batch.writes);
+        if !batch.writes.is_empty() {
+            self.traffic.commit_took(started.elapsed());
+        }
+        let committed = match applied {
             Ok(()) => true,
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; reloading state from the store");
