@@ -168,10 +168,7 @@ impl Router {
                     kind::UNATTRIBUTED_RECEIVED,
                     &UnattributedData { message, reason },
                 );
-                self.state
-                    .recent_inbound
-                    .insert(&cmd.carrier, &cmd.carrier_id, &ack.message);
-                batch.seen_inbound.insert(key, ack.clone());
+                self.remember(&cmd, key, &ack, batch);
                 return Ok(ack);
             }
         };
@@ -226,11 +223,23 @@ impl Router {
             },
         );
         self.compliance(&message, &normalized, Some(&tenant), &code, batch);
+        self.remember(&cmd, key, &ack, batch);
+        Ok(ack)
+    }
+
+    /// A redelivery of this carrier message gets `ack` again: later in this batch, and from
+    /// memory after it.
+    fn remember(
+        &mut self,
+        cmd: &InboundCommand,
+        key: (String, String),
+        ack: &InboundAck,
+        batch: &mut Batch,
+    ) {
         self.state
             .recent_inbound
             .insert(&cmd.carrier, &cmd.carrier_id, &ack.message);
         batch.seen_inbound.insert(key, ack.clone());
-        Ok(ack)
     }
 
     /// The conversation of `tenant` with `subscriber`, or a new one on `code`.
