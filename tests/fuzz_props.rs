@@ -143,32 +143,8 @@ fn client_frame_parser_never_panics_and_round_trips() {
     });
 }
 
-const INBOUND_CONFIG: &str = r#"
-[[tenants]]
-id = "acme"
-name = "Acme Shoes"
-help_text = "Acme help: acme.example"
-stop_text = "Acme: unsubscribed."
-keywords = [{ code = "55123", word = "SHOES" }]
-
-[[codes]]
-code = "55123"
-country = "US"
-kind = "shared"
-carrier = "sim"
-
-[[codes]]
-code = "73300"
-country = "US"
-kind = "dedicated"
-tenant = "acme"
-carrier = "sim"
-
-[[carriers]]
-id = "sim"
-kind = "sim"
-inbound_secret = "fuzz-inbound-secret"
-"#;
+/// The same configuration as the cargo-fuzz target `carrier_inbound`.
+const INBOUND_CONFIG: &str = include_str!("fixtures/fuzz-inbound.toml");
 
 #[test]
 fn carrier_inbound_parser_answers_every_body() {

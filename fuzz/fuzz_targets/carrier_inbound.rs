@@ -10,32 +10,8 @@ use shortbox::config::Config;
 use shortbox::engine::Engine;
 
 const SECRET: &str = "fuzz-inbound-secret";
-const CONFIG: &str = r#"
-[[tenants]]
-id = "acme"
-name = "Acme Shoes"
-help_text = "Acme help: acme.example"
-stop_text = "Acme: unsubscribed."
-keywords = [{ code = "55123", word = "SHOES" }]
-
-[[codes]]
-code = "55123"
-country = "US"
-kind = "shared"
-carrier = "sim"
-
-[[codes]]
-code = "73300"
-country = "US"
-kind = "dedicated"
-tenant = "acme"
-carrier = "sim"
-
-[[carriers]]
-id = "sim"
-kind = "sim"
-inbound_secret = "fuzz-inbound-secret"
-"#;
+/// Shared with `tests/fuzz_props.rs`, which runs the same entry point as a property test.
+const CONFIG: &str = include_str!("../../tests/fixtures/fuzz-inbound.toml");
 
 fn engine() -> &'static (tokio::runtime::Runtime, Engine) {
     static ENGINE: OnceLock<(tokio::runtime::Runtime, Engine)> = OnceLock::new();
