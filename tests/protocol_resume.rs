@@ -345,6 +345,7 @@ async fn events_the_client_already_has_are_never_sent_twice() {
                     stream: Arc::from("tenant:acme"),
                     seq,
                     frame: Arc::from(frame.to_string()),
+                    committed: None,
                 }]);
                 i += 1;
                 tokio::time::sleep(std::time::Duration::from_micros(200)).await;

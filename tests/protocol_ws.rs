@@ -385,6 +385,7 @@ async fn a_client_that_stops_reading_is_closed_4101() {
             stream: Arc::from("tenant:acme"),
             seq,
             frame: Arc::from(frame.to_string()),
+            committed: Some(std::time::Instant::now()),
         }]);
         tokio::task::yield_now().await;
     }

@@ -517,4 +517,18 @@ async fn ops_sees_live_traffic_and_metrics_count_it() {
         metrics.contains("shortbox_unattributed_total 1"),
         "{metrics}"
     );
+    // The hop histograms: every command waited for the router, every batch was timed, and the
+    // ops session flushed at least the unattributed message's event.
+    let count = |name: &str| -> u64 {
+        let prefix = format!("{name}_count ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("{name}_count in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(count("shortbox_router_queue_seconds") >= 3, "{metrics}");
+    assert!(count("shortbox_router_batch_seconds") >= 1, "{metrics}");
+    assert!(count("shortbox_delivery_seconds") >= 1, "{metrics}");
 }

@@ -22,6 +22,9 @@ pub struct PublishedEvent {
     pub stream: Arc<str>,
     pub seq: u64,
     pub frame: Arc<str>,
+    /// When the router committed it (None for events read back from the store): the start of
+    /// `shortbox_delivery_seconds`.
+    pub committed: Option<std::time::Instant>,
 }
 
 /// What a connection's queue carries.
@@ -285,6 +288,7 @@ mod tests {
             stream: Arc::from(stream),
             seq,
             frame: Arc::from(format!(r#"{{"op":"ev","stream":"{stream}","seq":{seq}}}"#)),
+            committed: None,
         }
     }
 

@@ -316,6 +316,7 @@ impl Engine {
                 stream: Arc::from(e.stream.as_str()),
                 seq: e.seq,
                 frame: Arc::from(e.frame()),
+                committed: None,
             })
             .collect())
     }
@@ -442,6 +443,11 @@ impl Engine {
     /// What the router has committed so far, by tenant.
     pub fn traffic(&self) -> traffic::Counts {
         self.inner.traffic.snapshot()
+    }
+
+    /// The engine's counters and latency histograms (`/metrics`).
+    pub(crate) fn traffic_stats(&self) -> &Arc<traffic::Traffic> {
+        &self.inner.traffic
     }
 
     pub(crate) fn router(&self) -> &RouterHandle {

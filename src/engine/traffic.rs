@@ -57,22 +57,72 @@ impl Counts {
 #[derive(Debug, Default)]
 pub struct Traffic {
     counts: Mutex<Counts>,
-    commits: CommitTimes,
+    /// The batch's writes, COMMIT and fsync: what the disk decides.
+    pub commits: Histogram,
+    /// From a command's hand-over to the router until the batch that applies it starts.
+    pub queued: Histogram,
+    /// From the start of a batch until its answers and events are released (the router's
+    /// decisions, the writes, COMMIT and fsync).
+    pub batches: Histogram,
+    /// From the COMMIT of an event until a WebSocket session's writer has flushed it.
+    pub delivered: Histogram,
 }
 
-/// Upper bounds (seconds) of the commit-time histogram's buckets.
-const COMMIT_BUCKETS: [f64; 10] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0,
+/// Upper bounds (seconds) of the latency histograms' buckets.
+const BUCKETS: [f64; 12] = [
+    0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.05, 0.1, 0.25, 1.0,
 ];
 
-/// How long the router's commits take (the batch's writes, COMMIT and its fsync): the part of
-/// every acknowledgement's latency that the disk decides.
+/// A latency histogram for `/metrics`: lock-free, cheap enough for every message.
 #[derive(Debug, Default)]
-struct CommitTimes {
-    /// Commits at or under each bound (not cumulative; the exposition sums them).
-    buckets: [std::sync::atomic::AtomicU64; COMMIT_BUCKETS.len()],
+pub struct Histogram {
+    /// Observations at or under each bound (not cumulative; the exposition sums them).
+    buckets: [std::sync::atomic::AtomicU64; BUCKETS.len()],
     count: std::sync::atomic::AtomicU64,
     sum_micros: std::sync::atomic::AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let secs = took.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(took.as_micros() as u64, Relaxed);
+    }
+
+    /// Records `n` observations of the same duration.
+    pub fn observe_n(&self, took: std::time::Duration, n: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if n == 0 {
+            return;
+        }
+        let secs = took.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
+            self.buckets[i].fetch_add(n, Relaxed);
+        }
+        self.count.fetch_add(n, Relaxed);
+        self.sum_micros
+            .fetch_add(took.as_micros() as u64 * n, Relaxed);
+    }
+
+    /// Prometheus text exposition under `name`.
+    fn expose(&self, out: &mut String, name: &str, help: &str) {
+        use std::sync::atomic::Ordering::Relaxed;
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
+        let mut cumulative = 0;
+        for (le, n) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Relaxed);
+            out.push_str(&format!("{name}_bucket{{le=\"{le}\"}} {cumulative}\n"));
+        }
+        let count = self.count.load(Relaxed);
+        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {count}\n"));
+        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
+        out.push_str(&format!("{name}_sum {sum}\n{name}_count {count}\n"));
+    }
 }
 
 impl Traffic {
@@ -85,15 +135,7 @@ impl Traffic {
 
     /// Records one commit's duration.
     pub fn commit_took(&self, took: std::time::Duration) {
-        use std::sync::atomic::Ordering::Relaxed;
-        let secs = took.as_secs_f64();
-        if let Some(i) = COMMIT_BUCKETS.iter().position(|le| secs <= *le) {
-            self.commits.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.commits.count.fetch_add(1, Relaxed);
-        self.commits
-            .sum_micros
-            .fetch_add(took.as_micros() as u64, Relaxed);
+        self.commits.observe(took);
     }
 
     pub fn snapshot(&self) -> Counts {
@@ -157,20 +199,26 @@ impl Traffic {
             "Commands the router applied.",
             vec![(None, c.commands)],
         );
-        use std::sync::atomic::Ordering::Relaxed;
-        let name = "shortbox_router_commit_seconds";
-        out.push_str(&format!(
-            "# HELP {name} Time the router's commits took (writes, COMMIT, fsync).\n# TYPE {name} histogram\n"
-        ));
-        let mut cumulative = 0;
-        for (le, n) in COMMIT_BUCKETS.iter().zip(&self.commits.buckets) {
-            cumulative += n.load(Relaxed);
-            out.push_str(&format!("{name}_bucket{{le=\"{le}\"}} {cumulative}\n"));
-        }
-        let count = self.commits.count.load(Relaxed);
-        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {count}\n"));
-        let sum = self.commits.sum_micros.load(Relaxed) as f64 / 1e6;
-        out.push_str(&format!("{name}_sum {sum}\n{name}_count {count}\n"));
+        self.commits.expose(
+            &mut out,
+            "shortbox_router_commit_seconds",
+            "Time the router's commits took (writes, COMMIT, fsync).",
+        );
+        self.queued.expose(
+            &mut out,
+            "shortbox_router_queue_seconds",
+            "Time commands waited for the router (hand-over to the start of their batch).",
+        );
+        self.batches.expose(
+            &mut out,
+            "shortbox_router_batch_seconds",
+            "Time the router's batches took (decisions, writes, COMMIT, fsync).",
+        );
+        self.delivered.expose(
+            &mut out,
+            "shortbox_delivery_seconds",
+            "Time from an event's COMMIT until a WebSocket session flushed it.",
+        );
         out
     }
 }
@@ -208,6 +256,7 @@ mod tests {
         let text = t.prometheus();
         for line in [
             "# TYPE shortbox_router_commit_seconds histogram",
+            "shortbox_router_commit_seconds_bucket{le=\"0.0001\"} 0",
             "shortbox_router_commit_seconds_bucket{le=\"0.0005\"} 1",
             "shortbox_router_commit_seconds_bucket{le=\"0.001\"} 2",
             "shortbox_router_commit_seconds_bucket{le=\"0.002\"} 2",

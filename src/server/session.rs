@@ -112,7 +112,13 @@ pub(super) async fn run(
     let sub = engine.hub().subscribe(settings.connection_queue);
     let (sink, mut stream) = socket.split();
     let (out, out_rx) = mpsc::channel(OUT_QUEUE);
-    let mut writer = tokio::spawn(writer::run(sink, out_rx, sub.slow_signal(), heartbeat));
+    let mut writer = tokio::spawn(writer::run(
+        sink,
+        out_rx,
+        sub.slow_signal(),
+        heartbeat,
+        engine.traffic_stats().clone(),
+    ));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let mut session = Session {
         limiter: CallLimiter::new(settings.calls_per_second, std::time::Instant::now()),
@@ -465,7 +471,11 @@ impl Session {
                 Some(StreamState::Live { last }) => {
                     if event.seq > *last {
                         *last = event.seq;
-                        return self.send(Outbound::Shared(event.frame)).await;
+                        let out = match event.committed {
+                            Some(at) => Outbound::Live(event.frame, at),
+                            None => Outbound::Shared(event.frame),
+                        };
+                        return self.send(out).await;
                     }
                     None
                 }

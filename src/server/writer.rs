@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::engine::hub::SlowSignal;
+use crate::engine::traffic::Traffic;
 use crate::protocol::{ServerFrame, close};
 
 /// Longest wait for a close frame to leave before the socket is dropped anyway.
@@ -32,6 +33,9 @@ const SLOW_CLOSE_LIMIT: Duration = Duration::from_secs(10);
 pub(crate) enum Outbound {
     /// A frame serialized once and shared by every connection (an event, a live frame).
     Shared(Arc<str>),
+    /// A live event and when it was committed: its flush is timed
+    /// (`shortbox_delivery_seconds`).
+    Live(Arc<str>, std::time::Instant),
     /// A frame for this connection only.
     Text(String),
     /// Send a close frame with this code and reason, then stop.
@@ -64,13 +68,15 @@ impl AsRef<[u8]> for SharedText {
 fn to_message(out: Outbound) -> Option<Message> {
     match out {
         Outbound::Text(text) => Some(Message::Text(Utf8Bytes::from(text))),
-        Outbound::Shared(text) => match Utf8Bytes::try_from(Bytes::from_owner(SharedText(text))) {
-            Ok(text) => Some(Message::Text(text)),
-            Err(e) => {
-                tracing::error!("a shared frame is not UTF-8 ({e}); skipped");
-                None
+        Outbound::Shared(text) | Outbound::Live(text, _) => {
+            match Utf8Bytes::try_from(Bytes::from_owner(SharedText(text))) {
+                Ok(text) => Some(Message::Text(text)),
+                Err(e) => {
+                    tracing::error!("a shared frame is not UTF-8 ({e}); skipped");
+                    None
+                }
             }
-        },
+        }
         Outbound::Close(..) => None,
     }
 }
@@ -80,8 +86,11 @@ pub(crate) async fn run(
     mut rx: mpsc::Receiver<Outbound>,
     slow: Arc<SlowSignal>,
     heartbeat: Duration,
+    traffic: Arc<Traffic>,
 ) {
     let stall_limit = heartbeat * 2;
+    // When each live event in `batch` was committed.
+    let mut committed = Vec::with_capacity(BATCH);
     let mut ping = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut batch = Vec::with_capacity(BATCH);
@@ -96,13 +105,13 @@ pub(crate) async fn run(
             item = rx.recv() => match item {
                 // Every sender is gone: the session has ended.
                 None => return,
-                Some(out) => take(out, &mut batch, &mut closing),
+                Some(out) => take(out, &mut batch, &mut committed, &mut closing),
             },
         }
         // Whatever else is already queued goes out with one flush.
         while closing.is_none() && batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(out) => take(out, &mut batch, &mut closing),
+                Ok(out) => take(out, &mut batch, &mut committed, &mut closing),
                 Err(_) => break,
             }
         }
@@ -113,6 +122,10 @@ pub(crate) async fn run(
                     if sent.is_err() {
                         // The peer is gone; the reading half sees it too.
                         return;
+                    }
+                    let now = std::time::Instant::now();
+                    for at in committed.drain(..) {
+                        traffic.delivered.observe(now.saturating_duration_since(at));
                     }
                 }
                 () = slow.raised() => closing = Some((close::SLOW_CONSUMER, SLOW_REASON)),
@@ -134,9 +147,18 @@ pub(crate) async fn run(
 /// Most frames written before one flush.
 const BATCH: usize = 64;
 
-fn take(out: Outbound, batch: &mut Vec<Message>, closing: &mut Option<(u16, &'static str)>) {
+fn take(
+    out: Outbound,
+    batch: &mut Vec<Message>,
+    committed: &mut Vec<std::time::Instant>,
+    closing: &mut Option<(u16, &'static str)>,
+) {
     match out {
         Outbound::Close(code, reason) => *closing = Some((code, reason)),
+        Outbound::Live(text, at) => {
+            committed.push(at);
+            batch.extend(to_message(Outbound::Shared(text)));
+        }
         out => batch.extend(to_message(out)),
     }
 }

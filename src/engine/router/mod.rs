@@ -161,16 +161,24 @@ impl Batch {
 /// The handle others hold: a bounded queue into the router.
 #[derive(Clone)]
 pub struct RouterHandle {
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<Queued>,
 }
+
+/// A command and when it was handed to the router (for `shortbox_router_queue_seconds`).
+pub struct Queued(std::time::Instant, Command);
 
 impl RouterHandle {
     pub async fn send(&self, cmd: Command) -> bool {
-        self.tx.send(cmd).await.is_ok()
+        self.tx
+            .send(Queued(std::time::Instant::now(), cmd))
+            .await
+            .is_ok()
     }
 
     pub fn blocking_send(&self, cmd: Command) -> bool {
-        self.tx.blocking_send(cmd).is_ok()
+        self.tx
+            .blocking_send(Queued(std::time::Instant::now(), cmd))
+            .is_ok()
     }
 }
 
@@ -214,7 +222,7 @@ impl Router {
         dispatch: mpsc::UnboundedSender<DispatchJob>,
         clock: Arc<dyn clock::Clock>,
         traffic: Arc<crate::engine::traffic::Traffic>,
-    ) -> Result<(Router, RouterHandle, mpsc::Receiver<Command>), super::EngineError> {
+    ) -> Result<(Router, RouterHandle, mpsc::Receiver<Queued>), super::EngineError> {
         let snap = load(store.as_mut(), clock.now_ms())
             .map_err(|e| super::EngineError::Store(e.to_string()))?;
         let state = State::new(&config, snap);
@@ -286,18 +294,29 @@ impl Router {
     }
 
     /// Runs until every handle is dropped. Call from a dedicated thread: it blocks.
-    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    pub fn run(mut self, mut rx: mpsc::Receiver<Queued>) {
         let max = self.config.engine.batch_max.max(1);
         let mut commands = Vec::with_capacity(max);
-        while let Some(first) = rx.blocking_recv() {
+        let traffic = self.traffic.clone();
+        while let Some(Queued(at, first)) = rx.blocking_recv() {
+            let started = std::time::Instant::now();
+            traffic
+                .queued
+                .observe(started.saturating_duration_since(at));
             commands.push(first);
             while commands.len() < max {
                 match rx.try_recv() {
-                    Ok(c) => commands.push(c),
+                    Ok(Queued(at, c)) => {
+                        traffic
+                            .queued
+                            .observe(started.saturating_duration_since(at));
+                        commands.push(c);
+                    }
                     Err(_) => break,
                 }
             }
             self.apply_commands(commands.drain(..));
+            traffic.batches.observe(started.elapsed());
         }
     }
 
@@ -348,6 +367,10 @@ impl Router {
             batch.traffic.batches = 1;
             self.traffic.add(&batch.traffic);
             if !batch.published.is_empty() {
+                let now = Some(std::time::Instant::now());
+                for event in &mut batch.published {
+                    event.committed = now;
+                }
                 self.hub.publish(std::mem::take(&mut batch.published));
             }
             for job in batch.dispatch.drain(..) {
@@ -510,6 +533,7 @@ impl Router {
             stream: Arc::from(ev.stream.as_str()),
             seq: ev.seq,
             frame: Arc::from(ev.frame()),
+            committed: None,
         });
         batch.writes.push(Write::Event(ev));
     }
