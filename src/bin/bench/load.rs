@@ -268,6 +268,11 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
     let busy0 = machine_busy_seconds();
     let acked0 = posting.acked.load(Ordering::Relaxed);
     let measure_start = Instant::now();
+    // The engine's own latency histograms, to subtract the warm-up from the end's counts.
+    let metrics0 = super::http::get(addr, "/metrics")
+        .await
+        .map(|(_, text)| text)
+        .unwrap_or_default();
 
     let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
     let mut ack_us = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
@@ -306,6 +311,10 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         .unwrap_or_default();
     let slow_consumers =
         super::http::metric(&metrics, "shortbox_slow_consumers_total").unwrap_or(f64::NAN);
+    let hops = super::report::HOPS
+        .iter()
+        .filter_map(|name| super::report::Hop::between(name, &metrics0, &metrics))
+        .collect();
     let peak_rss = engine.peak_rss_mib();
     let rss_end = engine.rss_mib();
     let _ = stop_tx.send(true);
@@ -385,6 +394,7 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         peak_rss_mib: peak_rss,
         rss_end_mib: rss_end,
         slow_consumers,
+        hops,
         engine_start_ms,
         clients: clients.len(),
     })

@@ -82,6 +82,9 @@ pub struct LoadResult {
     pub rss_end_mib: f64,
     /// Connections the engine closed as slow consumers (its `/metrics`).
     pub slow_consumers: f64,
+    /// Where the time went inside the engine during the measurement (its `/metrics`
+    /// histograms, warm-up subtracted).
+    pub hops: Vec<Hop>,
     pub engine_start_ms: f64,
     pub clients: usize,
 }
@@ -89,7 +92,7 @@ pub struct LoadResult {
 impl LoadResult {
     pub fn human(&self) -> String {
         format!(
-            "{}: offered {:.0}/s achieved {:.0}/s ({} acked, {} errors, {} lost, {} dup) | e2e {} | ack p99 {:.2} ms | {:.0} deliveries/s to {} clients | engine {:.3} CPU-s/1000 msg, peak RSS {:.0} MiB | bench {:.1} CPU-s, others {:.2} cores",
+            "{}: offered {:.0}/s achieved {:.0}/s ({} acked, {} errors, {} lost, {} dup) | e2e {} | ack p99 {:.2} ms | {:.0} deliveries/s to {} clients | engine {:.3} CPU-s/1000 msg, peak RSS {:.0} MiB | bench {:.1} CPU-s, others {:.2} cores{}",
             self.label,
             self.offered_rate,
             self.achieved_rate,
@@ -105,7 +108,27 @@ impl LoadResult {
             self.peak_rss_mib,
             self.bench_cpu_s,
             self.others_cores,
+            if self.hops.is_empty() {
+                String::new()
+            } else {
+                format!(" | engine p99 ≤ ms: {}", self.hops_line())
+            },
         )
+    }
+
+    /// The hops' p99 bounds, for the human line.
+    pub fn hops_line(&self) -> String {
+        self.hops
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {}",
+                    h.name,
+                    h.p99_le_ms.map_or("?".into(), |v| v.to_string())
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Nothing lost, nothing refused, the offered rate kept, and p99 within `p99_ms`.
@@ -115,6 +138,99 @@ impl LoadResult {
             && self.duplicates == 0
             && self.achieved_rate >= 0.97 * self.offered_rate
             && self.e2e.p99_ms <= p99_ms
+    }
+}
+
+/// The engine's latency histograms along an inbound message's way, in order.
+pub const HOPS: [&str; 4] = [
+    "shortbox_router_queue_seconds",
+    "shortbox_router_batch_seconds",
+    "shortbox_router_commit_seconds",
+    "shortbox_delivery_seconds",
+];
+
+/// One engine histogram over the measured window. Prometheus buckets only bound a quantile:
+/// `p50_le_ms` is the upper bound of the bucket that holds the median (None past the last).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Hop {
+    /// The metric's name without `shortbox_` and `_seconds`.
+    pub name: String,
+    pub count: u64,
+    pub mean_ms: f64,
+    pub p50_le_ms: Option<f64>,
+    pub p99_le_ms: Option<f64>,
+    /// Share of observations over 10 ms.
+    pub over_10ms: f64,
+}
+
+/// One histogram as scraped: cumulative buckets (upper bound in seconds, count), sum, count.
+type Scrape = (Vec<(f64, u64)>, f64, u64);
+
+impl Hop {
+    /// `name`'s histogram at `end` minus the one at `start` (a missing start counts as zero).
+    pub fn between(name: &str, start: &str, end: &str) -> Option<Hop> {
+        let parse = |text: &str| -> Option<Scrape> {
+            let bucket = format!("{name}_bucket{{le=\"");
+            let mut buckets = Vec::new();
+            for line in text.lines() {
+                if let Some(rest) = line.strip_prefix(bucket.as_str()) {
+                    let (le, n) = rest.split_once("\"} ")?;
+                    let le = if le == "+Inf" {
+                        f64::INFINITY
+                    } else {
+                        le.parse().ok()?
+                    };
+                    buckets.push((le, n.trim().parse().ok()?));
+                }
+            }
+            let sum = super::http::metric(text, &format!("{name}_sum"))?;
+            let count = super::http::metric(text, &format!("{name}_count"))? as u64;
+            (!buckets.is_empty()).then_some((buckets, sum, count))
+        };
+        let (end_buckets, end_sum, end_count) = parse(end)?;
+        let (start_buckets, start_sum, start_count) =
+            parse(start).unwrap_or_else(|| (Vec::new(), 0.0, 0));
+        let count = end_count.saturating_sub(start_count);
+        let cumulative: Vec<(f64, u64)> = end_buckets
+            .iter()
+            .map(|&(le, n)| {
+                let before = start_buckets
+                    .iter()
+                    .find(|(l, _)| *l == le)
+                    .map_or(0, |&(_, b)| b);
+                (le, n.saturating_sub(before))
+            })
+            .collect();
+        let quantile = |q: f64| {
+            let rank = (q * count as f64).ceil() as u64;
+            cumulative
+                .iter()
+                .find(|&&(_, n)| n >= rank.max(1))
+                .and_then(|&(le, _)| le.is_finite().then_some(le * 1000.0))
+        };
+        let within_10ms = cumulative
+            .iter()
+            .find(|&&(le, _)| (le - 0.01).abs() < 1e-12)
+            .map_or(0, |&(_, n)| n);
+        Some(Hop {
+            name: name
+                .trim_start_matches("shortbox_")
+                .trim_end_matches("_seconds")
+                .to_string(),
+            count,
+            mean_ms: if count == 0 {
+                0.0
+            } else {
+                (end_sum - start_sum) * 1000.0 / count as f64
+            },
+            p50_le_ms: quantile(0.50),
+            p99_le_ms: quantile(0.99),
+            over_10ms: if count == 0 {
+                0.0
+            } else {
+                1.0 - within_10ms as f64 / count as f64
+            },
+        })
     }
 }
 
@@ -204,5 +320,43 @@ impl Medians {
             self.errors_total,
             self.others_cores,
         )
+    }
+}
+
+#[cfg(test)]
+mod hop_tests {
+    use super::Hop;
+
+    const START: &str = "\
+shortbox_router_queue_seconds_bucket{le=\"0.001\"} 10
+shortbox_router_queue_seconds_bucket{le=\"0.01\"} 10
+shortbox_router_queue_seconds_bucket{le=\"0.1\"} 10
+shortbox_router_queue_seconds_bucket{le=\"+Inf\"} 10
+shortbox_router_queue_seconds_sum 0.005
+shortbox_router_queue_seconds_count 10
+";
+    const END: &str = "\
+shortbox_router_queue_seconds_bucket{le=\"0.001\"} 60
+shortbox_router_queue_seconds_bucket{le=\"0.01\"} 108
+shortbox_router_queue_seconds_bucket{le=\"0.1\"} 110
+shortbox_router_queue_seconds_bucket{le=\"+Inf\"} 110
+shortbox_router_queue_seconds_sum 0.205
+shortbox_router_queue_seconds_count 110
+";
+
+    #[test]
+    fn a_hop_is_the_difference_of_two_scrapes() {
+        let hop = Hop::between("shortbox_router_queue_seconds", START, END).unwrap();
+        assert_eq!(hop.name, "router_queue");
+        assert_eq!(hop.count, 100);
+        assert!((hop.mean_ms - 2.0).abs() < 1e-9, "{hop:?}");
+        assert_eq!(hop.p50_le_ms, Some(1.0));
+        // 98 of 100 within 10 ms: the 99th is in the 0.1 s bucket.
+        assert_eq!(hop.p99_le_ms, Some(100.0));
+        assert!((hop.over_10ms - 0.02).abs() < 1e-9, "{hop:?}");
+        // Without a first scrape, everything counts.
+        let all = Hop::between("shortbox_router_queue_seconds", "", END).unwrap();
+        assert_eq!(all.count, 110);
+        assert!(Hop::between("shortbox_missing_seconds", START, END).is_none());
     }
 }
