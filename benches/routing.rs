@@ -123,7 +123,7 @@ fn engine_path(
     state: &State,
     code: &CodeState,
     m: &Inbound,
-) -> (RouteDecision<String>, bool, ConsentState) {
+) -> (RouteDecision<'static, String>, bool, ConsentState) {
     let dedicated_owner = match code.kind {
         CodeKind::Dedicated => code.tenant.clone(),
         CodeKind::Shared => None,
@@ -147,7 +147,7 @@ fn engine_path(
 }
 
 /// Only the routing lookups of [`engine_path`], without the compliance checks.
-fn engine_routing(state: &State, code: &CodeState, m: &Inbound) -> RouteDecision<String> {
+fn engine_routing(state: &State, code: &CodeState, m: &Inbound) -> RouteDecision<'static, String> {
     let dedicated_owner = match code.kind {
         CodeKind::Dedicated => code.tenant.clone(),
         CodeKind::Shared => None,
@@ -189,7 +189,7 @@ impl<'a> Borrowed<'a> {
         Borrowed { keywords, holders }
     }
 
-    fn route(&self, code: &'a CodeState, m: &Inbound) -> RouteDecision<&'a str> {
+    fn route(&self, code: &'a CodeState, m: &Inbound) -> RouteDecision<'static, &'a str> {
         let dedicated = match code.kind {
             CodeKind::Dedicated => code.tenant.as_deref(),
             CodeKind::Shared => None,
