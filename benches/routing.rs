@@ -3,14 +3,18 @@
 //! class, opt-out intent, consent) — timed, and its heap allocations counted.
 //!
 //! Four variants:
-//! - `decision`: `domain::routing::route_inbound_body` alone, the facts given;
-//! - `engine routing`: the lookups the router makes today (`engine/router/inbound.rs`) to
-//!   decide, against a real `State` built from a configuration with 20 000 attributed
-//!   subscribers;
-//! - `engine path`: the same plus the compliance checks of that path (keyword class, opt-out
-//!   intent, consent);
-//! - `borrowed keys`: the same facts found with `&str` keys in nested maps and the first word
-//!   normalised on the stack, to show what removing the per-message allocations would give.
+//! - `decision`: `domain::routing::route_inbound_normalized` alone, the facts and the
+//!   normalised body given;
+//! - `engine routing`: what the router runs for rule A2 (`engine/router/inbound.rs` through
+//!   `State::decide_inbound`): the body normalised on the stack, then `State::route_inbound`
+//!   against a real `State` built from a configuration with 20 000 attributed subscribers;
+//! - `engine path`: the router's whole decision, `State::decide_inbound`: the same plus the
+//!   compliance checks (keyword class, opt-out intent, consent);
+//! - `borrowed keys`: the same facts found with `&str` keys in nested maps built for the
+//!   purpose and the first word normalised by a bench-only ASCII shortcut: a floor to compare
+//!   the engine's own lookups with.
+//!
+//! `tests/routing_alloc.rs` asserts that the engine's decision allocates nothing.
 //!
 //! Run: `cargo bench --bench routing` (allocation counts are printed before the timings).
 
@@ -19,11 +23,11 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shortbox::config::Config;
-use shortbox::domain::keywords::{first_word, opt_out_intent};
-use shortbox::domain::routing::{RouteDecision, route_inbound_body};
+use shortbox::domain::keywords::Normalized;
+use shortbox::domain::routing::{RouteDecision, route_inbound_body, route_inbound_normalized};
 use shortbox::engine::state::{CodeState, State};
 use shortbox::engine::store::Snapshot;
-use shortbox::protocol::{CodeKind, ConsentState};
+use shortbox::protocol::CodeKind;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
 #[global_allocator]
@@ -118,50 +122,18 @@ fn cases() -> Vec<(&'static str, Inbound)> {
     ]
 }
 
-/// What `engine/router/inbound.rs` does to decide, with the compliance checks of the same path.
-fn engine_path(
-    state: &State,
-    code: &CodeState,
-    m: &Inbound,
-) -> (RouteDecision<String>, bool, ConsentState) {
-    let dedicated_owner = match code.kind {
-        CodeKind::Dedicated => code.tenant.clone(),
-        CodeKind::Shared => None,
-    };
-    let keyword_owner = first_word(m.body)
-        .and_then(|w| state.keywords.get(&(code.digits.clone(), w)))
-        .map(|k| k.tenant.clone());
-    let holder = state.holder(&code.digits, &m.from).cloned();
-    let decision = route_inbound_body(
-        dedicated_owner.as_ref(),
-        keyword_owner.as_ref(),
-        holder.as_ref().map(|h| &h.tenant),
-        m.body,
-    );
-    let intent =
-        opt_out_intent(m.body) && state.keywords_for(&code.country).classify(m.body).is_none();
-    let consent = decision
-        .tenant()
-        .map_or(ConsentState::None, |t| state.consent_of(t, &m.from));
-    (decision, intent, consent)
+/// What `engine/router/inbound.rs` runs to decide one message: the body normalised once, then
+/// `State::decide_inbound` (rule A2, and the compliance checks of the same path: keyword class,
+/// opt-out intent, consent).
+fn engine_path(state: &State, code: &CodeState, m: &Inbound) {
+    let body = Normalized::new(m.body);
+    black_box(state.decide_inbound(code, &m.from, body.as_str()));
 }
 
-/// Only the routing lookups of [`engine_path`], without the compliance checks.
-fn engine_routing(state: &State, code: &CodeState, m: &Inbound) -> RouteDecision<String> {
-    let dedicated_owner = match code.kind {
-        CodeKind::Dedicated => code.tenant.clone(),
-        CodeKind::Shared => None,
-    };
-    let keyword_owner = first_word(m.body)
-        .and_then(|w| state.keywords.get(&(code.digits.clone(), w)))
-        .map(|k| k.tenant.clone());
-    let holder = state.holder(&code.digits, &m.from).cloned();
-    route_inbound_body(
-        dedicated_owner.as_ref(),
-        keyword_owner.as_ref(),
-        holder.as_ref().map(|h| &h.tenant),
-        m.body,
-    )
+/// Only rule A2 of [`engine_path`] (`State::route_inbound`), without the compliance checks.
+fn engine_routing(state: &State, code: &CodeState, m: &Inbound) {
+    let body = Normalized::new(m.body);
+    black_box(state.route_inbound(code, &m.from, body.as_str()));
 }
 
 /// The same facts behind `&str` keys: code → word → tenant, code → subscriber → tenant.
@@ -189,7 +161,7 @@ impl<'a> Borrowed<'a> {
         Borrowed { keywords, holders }
     }
 
-    fn route(&self, code: &'a CodeState, m: &Inbound) -> RouteDecision<&'a str> {
+    fn route(&self, code: &'a CodeState, m: &Inbound) -> RouteDecision<'static, &'a str> {
         let dedicated = match code.kind {
             CodeKind::Dedicated => code.tenant.as_deref(),
             CodeKind::Shared => None,
@@ -235,8 +207,9 @@ fn ascii_first_word<'b>(body: &str, buf: &'b mut [u8; 32]) -> Option<&'b str> {
         .filter(|w| !w.is_empty())
 }
 
-/// Heap allocations made by one call of `f`.
-fn allocations<T>(f: impl FnOnce() -> T) -> usize {
+/// Heap allocations made by one call of `f`, after a first call to warm up.
+fn allocations<T>(f: impl Fn() -> T) -> usize {
+    black_box(f());
     let region = Region::new(GLOBAL);
     black_box(f());
     region.change().allocations
@@ -249,37 +222,32 @@ fn bench(c: &mut Criterion) {
     let cases = cases();
     for (name, m) in &cases {
         let code = &state.codes[m.code];
-        let dedicated =
-            (code.kind == CodeKind::Dedicated).then(|| code.tenant.clone().unwrap_or_default());
-        let facts: (Option<String>, Option<String>, Option<String>) = match *name {
-            "keyword" => (None, Some("t002".into()), Some("t002".into())),
-            "attribution" => (None, None, Some("t003".into())),
+        let dedicated = (code.kind == CodeKind::Dedicated).then(|| code.tenant.as_deref().unwrap());
+        let facts: (Option<&str>, Option<&str>, Option<&str>) = match *name {
+            "keyword" => (None, Some("t002"), Some("t002")),
+            "attribution" => (None, None, Some("t003")),
             "dedicated" => (dedicated, None, None),
             _ => (None, None, None),
         };
+        let normalized = Normalized::new(m.body);
+        let normalized = normalized.as_str();
+        let decision = || {
+            route_inbound_normalized(
+                black_box(facts.0.as_ref()),
+                black_box(facts.1.as_ref()),
+                black_box(facts.2.as_ref()),
+                black_box(normalized),
+            )
+        };
         println!(
             "B7 allocations per message ({name}): decision {}, engine routing {}, engine path {}, borrowed keys {}",
-            allocations(|| route_inbound_body(
-                facts.0.as_ref(),
-                facts.1.as_ref(),
-                facts.2.as_ref(),
-                m.body
-            )),
+            allocations(decision),
             allocations(|| engine_routing(&state, code, m)),
             allocations(|| engine_path(&state, code, m)),
             allocations(|| borrowed.route(code, m)),
         );
         let mut group = c.benchmark_group(format!("B7 {name}"));
-        group.bench_function("decision", |b| {
-            b.iter(|| {
-                route_inbound_body(
-                    black_box(facts.0.as_ref()),
-                    black_box(facts.1.as_ref()),
-                    black_box(facts.2.as_ref()),
-                    black_box(m.body),
-                )
-            })
-        });
+        group.bench_function("decision", |b| b.iter(decision));
         group.bench_function("engine routing", |b| {
             b.iter(|| engine_routing(&state, black_box(code), black_box(m)))
         });

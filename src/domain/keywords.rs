@@ -139,28 +139,106 @@ impl KeywordLists {
 /// Normalises a message for keyword matching; see the module documentation.
 pub fn normalize(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
+    normalize_with(body, |c| {
+        out.push(c);
+        true
+    });
+    out
+}
+
+/// How many bytes of a normalised body [`Normalized`] keeps on the stack: any one-segment SMS
+/// (160 GSM-7 characters or 70 UCS-2 units), even when upper-casing lengthens it.
+pub const NORMALIZED_INLINE: usize = 512;
+
+/// A body passed through [`normalize`] without allocating: the normal form is written to a
+/// buffer on the stack, and only a body whose normal form does not fit (a long message of
+/// several segments) falls back to a `String` on the heap. The router decides every inbound
+/// message on this.
+pub struct Normalized {
+    inline: [u8; NORMALIZED_INLINE],
+    len: usize,
+    heap: Option<String>,
+}
+
+impl Normalized {
+    pub fn new(body: &str) -> Normalized {
+        let mut n = Normalized {
+            inline: [0; NORMALIZED_INLINE],
+            len: 0,
+            heap: None,
+        };
+        let fits = normalize_with(body, |c| {
+            let end = n.len + c.len_utf8();
+            match n.inline.get_mut(n.len..end) {
+                Some(dst) => {
+                    c.encode_utf8(dst);
+                    n.len = end;
+                    true
+                }
+                None => false,
+            }
+        });
+        if !fits {
+            n.heap = Some(normalize(body));
+        }
+        n
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.heap {
+            Some(s) => s,
+            // Only whole characters are ever written to the buffer.
+            None => std::str::from_utf8(&self.inline[..self.len]).unwrap_or_default(),
+        }
+    }
+
+    /// The normal form did not fit on the stack and was allocated.
+    pub fn spilled(&self) -> bool {
+        self.heap.is_some()
+    }
+}
+
+/// The normalisation itself, character by character into `push`; stops (returning `false`)
+/// as soon as `push` refuses one.
+fn normalize_with(body: &str, mut push: impl FnMut(char) -> bool) -> bool {
+    // Whether anything was written, and whether whitespace is waiting to become one space.
+    let mut started = false;
     let mut space = false;
+    let mut emit = |ch: char, started: &mut bool, space: &mut bool| {
+        if *space {
+            *space = false;
+            if !push(' ') {
+                return false;
+            }
+        }
+        *started = true;
+        push(ch)
+    };
     for c in body.chars() {
         if c.is_whitespace() {
-            space = !out.is_empty();
+            space = started;
+            continue;
+        }
+        if c.is_ascii() {
+            // The common case, same rules without the Unicode tables.
+            if c.is_ascii_alphanumeric() && !emit(c.to_ascii_uppercase(), &mut started, &mut space)
+            {
+                return false;
+            }
             continue;
         }
         for upper in c.to_uppercase() {
-            let mut push = |ch: char| {
-                if space {
-                    out.push(' ');
-                    space = false;
-                }
-                out.push(ch);
+            let ok = match fold_accent(upper) {
+                Some(base) => base.chars().all(|b| emit(b, &mut started, &mut space)),
+                None if upper.is_alphanumeric() => emit(upper, &mut started, &mut space),
+                None => true,
             };
-            match fold_accent(upper) {
-                Some(base) => base.chars().for_each(&mut push),
-                None if upper.is_alphanumeric() => push(upper),
-                None => {}
+            if !ok {
+                return false;
             }
         }
     }
-    out
+    true
 }
 
 /// The first word of a normalised message (`"Pizza, please!"` → `PIZZA`), used to route by a
@@ -234,6 +312,55 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(normalize(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn normalized_on_the_stack_is_normalize() {
+        for input in [
+            "  stop  ",
+            "\tstop\n all ",
+            "arrêt",
+            "straße",
+            "E\u{0301}TE",
+            "don’t text me",
+            "STOP 🛑",
+            "¿Qué?",
+            "- - -",
+            "",
+            "a\u{0B}b\u{85}c\u{3000}d",
+            "ﬃ ΐ Ǆ",
+        ] {
+            let n = Normalized::new(input);
+            assert_eq!(n.as_str(), normalize(input), "{input:?}");
+            assert!(!n.spilled(), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn normalized_spills_only_past_its_buffer() {
+        // Exactly full, then one byte more; a two-byte letter that would straddle the end.
+        let full = "a".repeat(NORMALIZED_INLINE);
+        let over = "a".repeat(NORMALIZED_INLINE + 1);
+        let straddle = format!("{}ω", "a".repeat(NORMALIZED_INLINE - 1));
+        let spaced = format!("{} b", "a".repeat(NORMALIZED_INLINE - 1));
+        for (input, spills) in [
+            (&full, false),
+            (&over, true),
+            (&straddle, true),
+            (&spaced, true),
+        ] {
+            let n = Normalized::new(input);
+            assert_eq!(n.as_str(), normalize(input));
+            assert_eq!(n.spilled(), spills, "{} bytes", input.len());
+        }
+        // "ÉTÉ" is 5 bytes folded to "ETE": what counts is the normal form, not the body.
+        let accented = "é".repeat(NORMALIZED_INLINE);
+        assert!(!Normalized::new(&accented).spilled());
+        // Any one-segment message fits: 160 GSM-7 characters, or 70 UCS-2 units.
+        let gsm = "Ω".repeat(160);
+        let ucs2 = "ﬃ".repeat(70);
+        assert!(!Normalized::new(&gsm).spilled());
+        assert!(!Normalized::new(&ucs2).spilled());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use phone::{Msisdn, PhoneError};
 pub use quiet_hours::{QuietWindow, next_allowed, zone_for};
 pub use routing::{
     AttributionMove, RouteDecision, UnattributedReason, on_dispatch, route_inbound,
-    route_inbound_body,
+    route_inbound_body, route_inbound_normalized,
 };
 pub use segments::{BodyError, Encoding, MAX_SEGMENTS, SegmentCount, check_body};
 pub use shortcode::{CountryMismatch, ShortCode, ShortCodeError};

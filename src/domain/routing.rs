@@ -2,13 +2,16 @@
 //! attribution on a shared code (rules A1, A3). Generic over tenant ids; the engine looks up
 //! the facts (code owner, keyword owner, current attribution) and applies the outcome.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::domain::keywords::normalize;
 
-/// Where rule A2 sends an inbound message, and by which of its steps.
+/// Where rule A2 sends an inbound message, and by which of its steps. `'a` is the lifetime of
+/// an unknown keyword borrowed from the normalised body (see [`route_inbound_normalized`]);
+/// decisions that own it are `'static`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteDecision<T> {
+pub enum RouteDecision<'a, T> {
     /// A2.1: the code is dedicated to this tenant.
     Dedicated(T),
     /// A2.2: the first word is this tenant's keyword on the code; attribution moves to it.
@@ -16,20 +19,32 @@ pub enum RouteDecision<T> {
     /// A2.3: this tenant holds attribution for (code, subscriber).
     Attribution(T),
     /// A2.4: the ops queue.
-    Unattributed(UnattributedReason),
+    Unattributed(UnattributedReason<'a>),
 }
 
 /// Why a message landed in the unattributed queue, for ops.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UnattributedReason {
+pub enum UnattributedReason<'a> {
     /// Shared code, and no tenant has written to this subscriber on it.
     NoAttribution,
     /// Shared code, no attribution, and the message is one word that no tenant registered as
     /// a keyword on this code: most likely a keyword meant for another code, or a typo.
-    UnknownKeyword { word: String },
+    UnknownKeyword { word: Cow<'a, str> },
 }
 
-impl fmt::Display for UnattributedReason {
+impl UnattributedReason<'_> {
+    /// The same reason, owning its word.
+    pub fn into_owned(self) -> UnattributedReason<'static> {
+        match self {
+            UnattributedReason::NoAttribution => UnattributedReason::NoAttribution,
+            UnattributedReason::UnknownKeyword { word } => UnattributedReason::UnknownKeyword {
+                word: Cow::Owned(word.into_owned()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for UnattributedReason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UnattributedReason::NoAttribution => f.write_str(
@@ -45,7 +60,7 @@ impl fmt::Display for UnattributedReason {
     }
 }
 
-impl<T> RouteDecision<T> {
+impl<'a, T> RouteDecision<'a, T> {
     /// The tenant the message belongs to, unless unattributed.
     pub fn tenant(&self) -> Option<&T> {
         match self {
@@ -65,6 +80,17 @@ impl<T> RouteDecision<T> {
             RouteDecision::Unattributed(_) => None,
         }
     }
+
+    /// The same decision owning its tenant and its reason, to keep once the facts it borrows
+    /// from are gone (e.g. a `&str` tenant of the router's state turned into a `String`).
+    pub fn into_owned<U>(self, owned: impl FnOnce(T) -> U) -> RouteDecision<'static, U> {
+        match self {
+            RouteDecision::Dedicated(t) => RouteDecision::Dedicated(owned(t)),
+            RouteDecision::Keyword(t) => RouteDecision::Keyword(owned(t)),
+            RouteDecision::Attribution(t) => RouteDecision::Attribution(owned(t)),
+            RouteDecision::Unattributed(reason) => RouteDecision::Unattributed(reason.into_owned()),
+        }
+    }
 }
 
 /// Rule A2, in order: the code's dedicated owner, the owner of the message's first word as a
@@ -73,7 +99,7 @@ pub fn route_inbound<T: Clone>(
     dedicated_owner: Option<&T>,
     keyword_owner: Option<&T>,
     attributed: Option<&T>,
-) -> RouteDecision<T> {
+) -> RouteDecision<'static, T> {
     if let Some(t) = dedicated_owner {
         RouteDecision::Dedicated(t.clone())
     } else if let Some(t) = keyword_owner {
@@ -92,18 +118,40 @@ pub fn route_inbound_body<T: Clone>(
     keyword_owner: Option<&T>,
     attributed: Option<&T>,
     body: &str,
-) -> RouteDecision<T> {
+) -> RouteDecision<'static, T> {
     match route_inbound(dedicated_owner, keyword_owner, attributed) {
         RouteDecision::Unattributed(_) => {
-            let words = normalize(body);
-            let reason = if !words.is_empty() && !words.contains(' ') {
-                UnattributedReason::UnknownKeyword { word: words }
-            } else {
-                UnattributedReason::NoAttribution
-            };
-            RouteDecision::Unattributed(reason)
+            RouteDecision::Unattributed(unattributed_reason(Cow::Owned(normalize(body))))
         }
         routed => routed,
+    }
+}
+
+/// [`route_inbound_body`] for a body already passed through
+/// [`normalize`](crate::domain::keywords::normalize): an unknown keyword is borrowed from
+/// `normalized`, so deciding allocates nothing when `T` is a reference.
+pub fn route_inbound_normalized<'n, T: Clone>(
+    dedicated_owner: Option<&T>,
+    keyword_owner: Option<&T>,
+    attributed: Option<&T>,
+    normalized: &'n str,
+) -> RouteDecision<'n, T> {
+    match route_inbound(dedicated_owner, keyword_owner, attributed) {
+        RouteDecision::Unattributed(_) => {
+            RouteDecision::Unattributed(unattributed_reason(Cow::Borrowed(normalized)))
+        }
+        RouteDecision::Dedicated(t) => RouteDecision::Dedicated(t),
+        RouteDecision::Keyword(t) => RouteDecision::Keyword(t),
+        RouteDecision::Attribution(t) => RouteDecision::Attribution(t),
+    }
+}
+
+/// Why a message no rule routed is unattributed: a one-word message names an unknown keyword.
+fn unattributed_reason(words: Cow<'_, str>) -> UnattributedReason<'_> {
+    if !words.is_empty() && !words.contains(' ') {
+        UnattributedReason::UnknownKeyword { word: words }
+    } else {
+        UnattributedReason::NoAttribution
     }
 }
 
@@ -197,6 +245,47 @@ mod tests {
         assert_eq!(
             route_inbound_body(None, None, Some(&"acme"), "Pizza"),
             Attribution("acme")
+        );
+    }
+
+    #[test]
+    fn normalized_body_borrows_the_unknown_keyword() {
+        let cases = [
+            (
+                "PIZZA",
+                Unattributed(UnattributedReason::UnknownKeyword {
+                    word: "PIZZA".into(),
+                }),
+            ),
+            (
+                "HI IS THIS ACME",
+                Unattributed(UnattributedReason::NoAttribution),
+            ),
+            ("", Unattributed(UnattributedReason::NoAttribution)),
+        ];
+        for (normalized, want) in cases {
+            let got = route_inbound_normalized::<&str>(None, None, None, normalized);
+            assert!(matches!(
+                &got,
+                Unattributed(UnattributedReason::UnknownKeyword {
+                    word: Cow::Borrowed(_)
+                }) | Unattributed(UnattributedReason::NoAttribution)
+            ));
+            assert_eq!(got, want, "{normalized:?}");
+        }
+        assert_eq!(
+            route_inbound_normalized(None, Some(&"brisa"), Some(&"acme"), "PIZZA"),
+            Keyword("brisa")
+        );
+        let owned =
+            route_inbound_normalized::<&str>(None, None, None, "PIZZA").into_owned(str::to_owned);
+        assert_eq!(
+            owned,
+            route_inbound_body::<String>(None, None, None, "pizza!")
+        );
+        assert_eq!(
+            Attribution("acme").into_owned(str::to_owned),
+            Attribution("acme".to_string())
         );
     }
 

@@ -6,6 +6,7 @@
 
 pub mod carriers;
 pub mod clock;
+pub mod decision;
 pub mod dispatcher;
 pub mod hub;
 pub mod recent_inbound;

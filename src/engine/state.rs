@@ -2,7 +2,9 @@
 //! (from the configuration) and attribution, conversations, idempotency keys, pending outbound
 //! messages, spend and stream heads (from the store). Hot lookups never touch the disk.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use crate::config::{CodeKindConfig, Config, TenantConfig};
 use crate::domain::keywords::{KeywordClass, KeywordLists};
@@ -254,23 +256,24 @@ impl State {
     /// The compliance words in force for a message on a code of `country`, routed to `tenant`.
     pub fn keywords_in_force(&self, tenant: Option<&str>, country: &str) -> &KeywordLists {
         tenant
-            .and_then(|t| {
-                self.tenant_keyword_lists
-                    .get(&(t.to_string(), country.to_string()))
-            })
+            .and_then(|t| get_pair(&self.tenant_keyword_lists, t, country))
             .unwrap_or_else(|| self.keywords_for(country))
     }
 
+    /// The tenant that registered `word` (normalised) as a keyword on `code`.
+    pub fn keyword(&self, code: &str, word: &str) -> Option<&KeywordOwner> {
+        get_pair(&self.keywords, code, word)
+    }
+
     pub fn consent_of(&self, tenant: &str, subscriber: &str) -> ConsentState {
-        self.consent
-            .get(&(tenant.to_string(), subscriber.to_string()))
+        get_pair(&self.consent, tenant, subscriber)
             .copied()
             .unwrap_or(ConsentState::None)
     }
 
     pub fn blocked(&self, code: &str, subscriber: &str) -> bool {
         self.code_blocks
-            .contains(&(code.to_string(), subscriber.to_string()))
+            .contains(&(code, subscriber) as &dyn PairKey)
     }
 
     /// Nothing may reach `subscriber` on `code` from `tenant` (rule A6, first point).
@@ -290,13 +293,11 @@ impl State {
     }
 
     pub fn conversation_id(&self, tenant: &str, subscriber: &str) -> Option<&String> {
-        self.conversation_index
-            .get(&(tenant.to_string(), subscriber.to_string()))
+        get_pair(&self.conversation_index, tenant, subscriber)
     }
 
     pub fn holder(&self, code: &str, subscriber: &str) -> Option<&Holder> {
-        self.attribution
-            .get(&(code.to_string(), subscriber.to_string()))
+        get_pair(&self.attribution, code, subscriber)
     }
 
     /// What `tenant` sees of attribution for `subscriber` on `code`.
@@ -373,6 +374,59 @@ impl State {
     }
 }
 
+/// A key of the `(String, String)` maps above, seen as two `&str`: what lets them be looked up
+/// by borrowed strings (`map.get(pair(code, subscriber))`) instead of building an owned tuple,
+/// two allocations per lookup on the router's hot path. It hashes and compares exactly as the
+/// tuple does (each string in turn), as `Borrow` requires.
+pub trait PairKey {
+    fn first(&self) -> &str;
+    fn second(&self) -> &str;
+}
+
+impl PairKey for (String, String) {
+    fn first(&self) -> &str {
+        &self.0
+    }
+    fn second(&self) -> &str {
+        &self.1
+    }
+}
+
+impl PairKey for (&str, &str) {
+    fn first(&self) -> &str {
+        self.0
+    }
+    fn second(&self) -> &str {
+        self.1
+    }
+}
+
+impl<'a> Borrow<dyn PairKey + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn PairKey + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn PairKey + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.first().hash(state);
+        self.second().hash(state);
+    }
+}
+
+impl PartialEq for dyn PairKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.first() == other.first() && self.second() == other.second()
+    }
+}
+
+impl Eq for dyn PairKey + '_ {}
+
+/// The value of `(a, b)` in a `(String, String)`-keyed map, looked up without allocating.
+pub fn get_pair<'m, V>(map: &'m HashMap<(String, String), V>, a: &str, b: &str) -> Option<&'m V> {
+    map.get(&(a, b) as &dyn PairKey)
+}
+
 fn extend_lists(lists: &mut KeywordLists, extra: &crate::config::CountryKeywords) {
     for (class, words) in [
         (KeywordClass::OptOut, &extra.opt_out),
@@ -381,5 +435,32 @@ fn extend_lists(lists: &mut KeywordLists, extra: &crate::config::CountryKeywords
     ] {
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
         lists.extend(class, &words);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_of_str_find_what_owned_tuples_find() {
+        let key = |a: &str, b: &str| (a.to_string(), b.to_string());
+        let map: HashMap<(String, String), u32> = [
+            (key("50000", "+14155550100"), 1),
+            (key("ab", "c"), 2),
+            (key("a", "bc"), 3),
+            (key("", "x"), 4),
+        ]
+        .into_iter()
+        .collect();
+        for ((a, b), want) in &map {
+            assert_eq!(get_pair(&map, a, b), Some(want), "{a:?} {b:?}");
+        }
+        assert_eq!(get_pair(&map, "50000", "+14155550101"), None);
+        assert_eq!(get_pair(&map, "abc", ""), None);
+        assert_eq!(get_pair(&map, "x", ""), None);
+        let set: HashSet<(String, String)> = map.into_keys().collect();
+        assert!(set.contains(&("ab", "c") as &dyn PairKey));
+        assert!(!set.contains(&("a", "b") as &dyn PairKey));
     }
 }

@@ -245,13 +245,59 @@ pub fn opt_out_intent(body: &str) -> bool {
     opt_out_intent_normalized(&normalize(body))
 }
 
-/// [`opt_out_intent`] of a body already passed through [`normalize`].
+/// [`opt_out_intent`] of a body already passed through [`normalize`]. Allocates nothing: the
+/// words are walked in place.
 pub fn opt_out_intent_normalized(normalized: &str) -> bool {
-    let words: Vec<&str> = normalized.split(' ').filter(|w| !w.is_empty()).collect();
+    let words = Words(normalized);
     if words.is_empty() {
         return false;
     }
-    asks_to_stop_alone(&words) || (0..words.len()).any(|i| phrase_at(&words, i))
+    if asks_to_stop_alone(words) {
+        return true;
+    }
+    let mut previous = None;
+    let mut rest = words;
+    while let Some(word) = rest.next() {
+        if phrase_at(previous, word, rest) {
+            return true;
+        }
+        previous = Some(word);
+    }
+    false
+}
+
+/// The words of a normalised message, left to right (empty words skipped), cheap to copy so
+/// a rule can look ahead from any point.
+#[derive(Clone, Copy)]
+struct Words<'a>(&'a str);
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        while !self.0.is_empty() {
+            let (word, rest) = self.0.split_once(' ').unwrap_or((self.0, ""));
+            self.0 = rest;
+            if !word.is_empty() {
+                return Some(word);
+            }
+        }
+        None
+    }
+}
+
+impl<'a> Words<'a> {
+    fn is_empty(mut self) -> bool {
+        self.next().is_none()
+    }
+
+    /// The words after the first `n`.
+    fn after(mut self, n: usize) -> Words<'a> {
+        for _ in 0..n {
+            self.next();
+        }
+        self
+    }
 }
 
 fn is(word: &str, set: &[&str]) -> bool {
@@ -259,85 +305,92 @@ fn is(word: &str, set: &[&str]) -> bool {
 }
 
 /// The message, without politeness, is only a stop word: "stop please", "ya basta".
-fn asks_to_stop_alone(words: &[&str]) -> bool {
-    let mut core: Vec<&str> = words.iter().copied().filter(|w| !is(w, FILLER)).collect();
-    core.dedup();
-    !core.is_empty() && ALONE.contains(&core.as_slice())
+fn asks_to_stop_alone(words: Words) -> bool {
+    // Fillers dropped and repeats collapsed; no entry of ALONE is longer than two words.
+    let mut core = [""; 2];
+    let mut len = 0;
+    for word in words.filter(|w| !is(w, FILLER)) {
+        if len > 0 && core[len - 1] == word {
+            continue;
+        }
+        if len == core.len() {
+            return false;
+        }
+        core[len] = word;
+        len += 1;
+    }
+    len > 0 && ALONE.contains(&&core[..len])
 }
 
-/// The first word after `words` that is not a determiner, if it is in `set`.
-fn next_is(words: &[&str], skip: &[&str], set: &[&str]) -> bool {
-    words
-        .iter()
-        .find(|w| !is(w, skip))
-        .is_some_and(|w| is(w, set))
+/// The first word of `words` that is not in `skip`, if it is in `set`.
+fn next_is(mut words: Words, skip: &[&str], set: &[&str]) -> bool {
+    words.find(|w| !is(w, skip)).is_some_and(|w| is(w, set))
 }
 
-/// Every remaining word is filler or one of `tail`.
-fn only(words: &[&str], tail: &[&str]) -> bool {
-    words.iter().all(|w| is(w, FILLER) || is(w, tail))
+/// Every word is filler or in one of `tails`.
+fn only(mut words: Words, tails: &[&[&str]]) -> bool {
+    words.all(|w| is(w, FILLER) || tails.iter().any(|tail| is(w, tail)))
 }
 
-/// Checks the phrases that start at `words[i]`.
-fn phrase_at(words: &[&str], i: usize) -> bool {
-    let word = words[i];
-    let at = |k: usize| words.get(i + k).copied();
-    let rest = |k: usize| words.get(i + k..).unwrap_or(&[]);
-    let negated = i > 0 && is(words[i - 1], NEGATIONS);
+/// Checks the phrases that start at `word`, which follows `previous` and precedes `rest`.
+fn phrase_at(previous: Option<&str>, word: &str, rest: Words) -> bool {
+    // `at(k)`: the k-th word from `word` (k ≥ 1); `after(k)`: the words after that one.
+    let at = |k: usize| rest.after(k - 1).next();
+    let after = |k: usize| rest.after(k - 1);
+    let negated = previous.is_some_and(|p| is(p, NEGATIONS));
     match word {
         _ if is(word, UNSUBSCRIBE) => true,
         // "opt out", "opt me out"
         "OPT" => at(1) == Some("OUT") || (at(1) == Some("ME") && at(2) == Some("OUT")),
         // "stop texting me", "stop sending these messages" but not "don't stop sending deals"
-        "STOP" | "QUIT" | "CEASE" => !negated && next_is(rest(1), DETERMINERS, CONTACT_NOUNS),
+        "STOP" | "QUIT" | "CEASE" => !negated && next_is(after(1), DETERMINERS, CONTACT_NOUNS),
         // "cancel my subscription", "end these alerts"
-        "CANCEL" | "END" => !negated && next_is(rest(1), DETERMINERS, CONTACT_NOUNS),
+        "CANCEL" | "END" => !negated && next_is(after(1), DETERMINERS, CONTACT_NOUNS),
         // "don't text me anymore", "never contact me again", "do not text me"
-        "DONT" | "NEVER" => never_contact_me(rest(1)),
-        "NOT" if i > 0 && words[i - 1] == "DO" => never_contact_me(rest(1)),
+        "DONT" | "NEVER" => never_contact_me(after(1)),
+        "NOT" if previous == Some("DO") => never_contact_me(after(1)),
         // "I don't want any more texts"
-        "WANT" if negated => next_is(rest(1), DETERMINERS, CONTACT_NOUNS),
+        "WANT" if negated => next_is(after(1), DETERMINERS, CONTACT_NOUNS),
         // "no more texts"
-        "NO" if at(1) == Some("MORE") => next_is(rest(2), DETERMINERS, CONTACT_NOUNS),
+        "NO" if at(1) == Some("MORE") => next_is(after(2), DETERMINERS, CONTACT_NOUNS),
         // "no más mensajes"
         "NO" if at(1) == Some("MAS") => at(2).is_some_and(|w| is(w, ES_NOUNS)),
         // "no me escriban más"
         "NO" if at(1) == Some("ME") => {
-            at(2).is_some_and(|w| is(w, ES_SEND_VERBS))
-                && only(rest(3), &[ES_TAIL, ES_NOUNS].concat())
+            at(2).is_some_and(|w| is(w, ES_SEND_VERBS)) && only(after(3), &[ES_TAIL, ES_NOUNS])
         }
         // "no quiero recibir más mensajes"
         "NO" if matches!(at(1), Some("QUIERO" | "DESEO")) => {
-            rest(2).iter().take(3).any(|w| is(w, ES_NOUNS))
+            after(2).take(3).any(|w| is(w, ES_NOUNS))
         }
         // "nunca más me escriban"
         "NUNCA" => {
-            let rest = if at(1) == Some("MAS") {
-                rest(2)
+            let mut rest = if at(1) == Some("MAS") {
+                after(2)
             } else {
-                rest(1)
+                after(1)
             };
-            rest.first() == Some(&"ME") && rest.get(1).is_some_and(|w| is(w, ES_SEND_VERBS))
+            rest.next() == Some("ME") && rest.next().is_some_and(|w| is(w, ES_SEND_VERBS))
         }
         // "take me off your list", "remove me"
-        "TAKE" | "REMOVE" | "DELETE" | "DROP" if at(1) == Some("ME") => off_the_list(rest(2)),
+        "TAKE" | "REMOVE" | "DELETE" | "DROP" if at(1) == Some("ME") => off_the_list(after(2)),
         "LEAVE" => matches!(at(1), Some("ME" | "US")) && at(2) == Some("ALONE"),
         // "dejen de escribirme", "deja de mandar mensajes"
         "DEJEN" | "DEJA" | "DEJE" | "DEJAR" | "PAREN" | "PARE" if at(1) == Some("DE") => {
             at(2).is_some_and(|w| is(w, ES_STOP_OBJECT_VERBS))
                 || (at(2).is_some_and(|w| is(w, ES_STOP_BARE_VERBS))
-                    && only(rest(3), &[ES_TAIL, ES_NOUNS].concat()))
+                    && only(after(3), &[ES_TAIL, ES_NOUNS]))
         }
         // "quiero darme de baja", "me doy de baja"
-        "DE" => i > 0 && is(words[i - 1], ES_DAR) && at(1) == Some("BAJA"),
+        "DE" => previous.is_some_and(|p| is(p, ES_DAR)) && at(1) == Some("BAJA"),
         // "sáquenme de su lista", "bórrenme"
         _ if is(word, ES_REMOVE_VERBS) => {
-            let object_is_me = word.ends_with("ME") || (i > 0 && words[i - 1] == "ME");
-            rest(1).iter().any(|w| is(w, ES_LIST_WORDS)) || (object_is_me && only(rest(1), &[]))
+            let object_is_me = word.ends_with("ME") || previous == Some("ME");
+            after(1).any(|w| is(w, ES_LIST_WORDS)) || (object_is_me && only(after(1), &[]))
         }
         // "cancelar mi suscripción"
         "CANCELAR" | "CANCELEN" | "CANCELA" | "CANCELE" => next_is(
-            rest(1),
+            after(1),
             &["MI", "LA", "SU", "MIS", "LAS", "SUS", "ESTA", "ESTOS"],
             ES_NOUNS,
         ),
@@ -348,28 +401,30 @@ fn phrase_at(words: &[&str], i: usize) -> bool {
 }
 
 /// After "don't"/"never": a contact verb, "me", and nothing that limits it ("before 9").
-fn never_contact_me(words: &[&str]) -> bool {
-    let words = match words.first() {
-        Some(&"EVER") => &words[1..],
-        _ => words,
-    };
-    match words {
-        [verb, object, tail @ ..] if is(verb, CONTACT_VERBS) && matches!(*object, "ME" | "US") => {
-            only(tail, &[NEVER_AGAIN_TAIL, CONTACT_NOUNS].concat())
+fn never_contact_me(mut words: Words) -> bool {
+    let mut ahead = words;
+    if ahead.next() == Some("EVER") {
+        words = ahead;
+    }
+    match (words.next(), words.next()) {
+        (Some(verb), Some(object)) if is(verb, CONTACT_VERBS) && matches!(object, "ME" | "US") => {
+            only(words, &[NEVER_AGAIN_TAIL, CONTACT_NOUNS])
         }
         _ => false,
     }
 }
 
 /// After "take me"/"remove me": nothing, "off", or "from/off … list".
-fn off_the_list(words: &[&str]) -> bool {
-    let core: Vec<&str> = words.iter().copied().filter(|w| !is(w, FILLER)).collect();
-    match core.as_slice() {
-        [] | ["OFF"] => true,
-        [first, more @ ..] if matches!(*first, "FROM" | "OFF") => {
-            more.iter().any(|w| is(w, LIST_WORDS))
+fn off_the_list(words: Words) -> bool {
+    let mut core = words.filter(|w| !is(w, FILLER));
+    match core.next() {
+        None => true,
+        Some("OFF") => {
+            let mut more = core.peekable();
+            more.peek().is_none() || more.any(|w| is(w, LIST_WORDS))
         }
-        _ => false,
+        Some("FROM") => core.any(|w| is(w, LIST_WORDS)),
+        Some(_) => false,
     }
 }
 

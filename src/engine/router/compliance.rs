@@ -9,6 +9,7 @@
 
 use crate::domain::keywords::KeywordClass;
 use crate::domain::segments;
+use crate::engine::decision::InboundCompliance;
 use crate::engine::state::CodeState;
 use crate::engine::store::{MessageExtra, Write};
 use crate::protocol::{
@@ -23,7 +24,7 @@ pub const STOP_CONFIRMATION: &str = "system:stop";
 
 impl Router {
     /// Acts on a compliance keyword in `message` (already routed; `tenant` is None when
-    /// unattributed).
+    /// unattributed), as [`decided`](crate::engine::state::State::decide_inbound) for it.
     /// `normalized` is the message body passed through
     /// [`normalize`](crate::domain::keywords::normalize).
     pub(crate) fn compliance(
@@ -32,52 +33,37 @@ impl Router {
         normalized: &str,
         tenant: Option<&str>,
         code: &CodeState,
+        decided: InboundCompliance,
         batch: &mut Batch,
     ) {
-        let registered = self
-            .state
-            .keywords
-            .get(&(code.digits.clone(), normalized.to_owned()))
-            .filter(|k| Some(k.tenant.as_str()) == tenant)
-            .cloned();
-        let class = match self
-            .state
-            .keywords_in_force(tenant, &code.country)
-            .classify_normalized(normalized)
-        {
-            Some(c) => Some(c),
-            None if registered.is_some() => Some(KeywordClass::OptIn),
-            None => None,
-        };
-        let subscriber = message.subscriber.clone();
+        let subscriber = message.subscriber.as_str();
         let source = normalized;
-        match class {
+        match decided.class {
             Some(KeywordClass::OptOut) => {
-                self.opt_out(tenant, code, &subscriber, Some(&message.id), source, batch)
+                self.opt_out(tenant, code, subscriber, Some(&message.id), source, batch)
             }
             Some(KeywordClass::OptIn) => {
-                let double = registered.is_some_and(|k| k.double_opt_in);
                 self.opt_in(
                     tenant,
                     code,
-                    &subscriber,
+                    subscriber,
                     &message.id,
                     source,
-                    double,
+                    decided.double_opt_in,
                     batch,
                 );
             }
-            Some(KeywordClass::Yes) => {
-                if let Some(t) = tenant
-                    && self.state.consent_of(t, &subscriber) == ConsentState::Pending
-                {
-                    self.opt_in(tenant, code, &subscriber, &message.id, source, false, batch);
-                }
+            // YES confirms a pending double opt-in; otherwise it is a plain reply.
+            Some(KeywordClass::Yes)
+                if tenant.is_some() && decided.consent == ConsentState::Pending =>
+            {
+                self.opt_in(tenant, code, subscriber, &message.id, source, false, batch);
             }
+            Some(KeywordClass::Yes) => {}
             Some(KeywordClass::Help) => {
                 if self
                     .state
-                    .opted_out(tenant.unwrap_or_default(), &code.digits, &subscriber)
+                    .opted_out(tenant.unwrap_or_default(), &code.digits, subscriber)
                 {
                     return;
                 }
@@ -85,7 +71,7 @@ impl Router {
                     Some(t) => t.config.help_text.clone(),
                     None => self.config.compliance.generic_help_text.clone(),
                 };
-                self.system_send(tenant, code, &subscriber, &text, "system:help", batch);
+                self.system_send(tenant, code, subscriber, &text, "system:help", batch);
             }
             None => {}
         }

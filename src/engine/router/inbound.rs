@@ -1,15 +1,16 @@
 //! Inbound messages from carriers: dedupe on the carrier's id, route by rule A2, store, and
 //! tell the tenant (or ops, for the unattributed queue).
 
-use crate::domain::keywords::{first_word_normalized, normalize};
-use crate::domain::routing::{RouteDecision, route_inbound_body};
+use crate::domain::keywords::Normalized;
+use crate::domain::routing::RouteDecision;
 use crate::domain::segments;
+use crate::engine::decision::InboundDecision;
 use crate::engine::state::ConvState;
 use crate::engine::store::{MessageExtra, Write};
 use crate::engine::{InboundAck, IngressError};
 use crate::protocol::{
-    CodeKind, ConversationStatus, Direction, Encoding, Message, MessageEventData, MessageStatus,
-    RoutedBy, UnattributedData, kind, stream,
+    ConversationStatus, Direction, Encoding, Message, MessageEventData, MessageStatus, RoutedBy,
+    UnattributedData, kind, stream,
 };
 
 use super::{Batch, Router, new_id};
@@ -72,26 +73,14 @@ impl Router {
             });
         };
 
-        let dedicated_owner = match code.kind {
-            CodeKind::Dedicated => code.tenant.clone(),
-            CodeKind::Shared => None,
-        };
         // The body's words as keywords are matched, once for every rule that looks at them.
-        let normalized = normalize(&cmd.body);
-        let keyword_owner = first_word_normalized(&normalized)
-            .and_then(|w| {
-                self.state
-                    .keywords
-                    .get(&(code.digits.clone(), w.to_owned()))
-            })
-            .map(|k| k.tenant.clone());
-        let holder = self.state.holder(&code.digits, &cmd.from).cloned();
-        let decision = route_inbound_body(
-            dedicated_owner.as_ref(),
-            keyword_owner.as_ref(),
-            holder.as_ref().map(|h| &h.tenant),
-            &cmd.body,
-        );
+        let body_words = Normalized::new(&cmd.body);
+        let normalized = body_words.as_str();
+        let InboundDecision { route, compliance } =
+            self.state.decide_inbound(&code, &cmd.from, normalized);
+        // What the stored message and its events keep of the decision.
+        let decision = route.decision.into_owned(str::to_owned);
+        let evidence = route.evidence.map(str::to_owned);
 
         if self.state.subscribers.insert(cmd.from.clone()) {
             let country = crate::domain::phone::Msisdn::parse(&cmd.from)
@@ -126,12 +115,7 @@ impl Router {
             evidence: None,
             error: None,
             reclaim: false,
-            opt_out_intent: crate::domain::keywords::opt_out_intent_normalized(&normalized)
-                && self
-                    .state
-                    .keywords_in_force(decision.tenant().map(String::as_str), &code.country)
-                    .classify_normalized(&normalized)
-                    .is_none(),
+            opt_out_intent: compliance.opt_out_intent,
         };
         let extra = MessageExtra {
             carrier: Some(cmd.carrier.clone()),
@@ -143,7 +127,7 @@ impl Router {
             RouteDecision::Dedicated(t) => (t, RoutedBy::Dedicated),
             RouteDecision::Keyword(t) => (t, RoutedBy::Keyword),
             RouteDecision::Attribution(t) => {
-                message.evidence = holder.and_then(|h| h.message);
+                message.evidence = evidence;
                 (t, RoutedBy::Attribution)
             }
             RouteDecision::Unattributed(reason) => {
@@ -161,7 +145,7 @@ impl Router {
                     routed: "unattributed",
                     tenant: None,
                 };
-                self.compliance(&message, &normalized, None, &code, batch);
+                self.compliance(&message, normalized, None, &code, compliance, batch);
                 self.emit(
                     batch,
                     stream::OPS,
@@ -222,7 +206,14 @@ impl Router {
                 conversation: Some(conversation),
             },
         );
-        self.compliance(&message, &normalized, Some(&tenant), &code, batch);
+        self.compliance(
+            &message,
+            normalized,
+            Some(&tenant),
+            &code,
+            compliance,
+            batch,
+        );
         self.remember(&cmd, key, &ack, batch);
         Ok(ack)
     }
