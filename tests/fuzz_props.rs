@@ -1,5 +1,5 @@
-//! Property tests over the entry points of the cargo-fuzz targets in `fuzz/` (cargo-fuzz needs
-//! nightly and libFuzzer; these run on stable in CI): the client frame parser, the carrier
+//! Property tests over the entry points of the cargo-fuzz targets in `fuzz/` (CI runs those
+//! for a few seconds each; these run with `cargo test`): the client frame parser, the carrier
 //! inbound parser (through `Engine::carrier_inbound`), the keyword classifier, the segment
 //! counter and the terminal sanitizer. Each must never panic on any input and keep its
 //! invariants. Each test prints how many cases it ran (`-- --nocapture`); the count is
