@@ -94,21 +94,6 @@ impl Histogram {
         self.sum_micros.fetch_add(took.as_micros() as u64, Relaxed);
     }
 
-    /// Records `n` observations of the same duration.
-    pub fn observe_n(&self, took: std::time::Duration, n: u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        if n == 0 {
-            return;
-        }
-        let secs = took.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|le| secs <= *le) {
-            self.buckets[i].fetch_add(n, Relaxed);
-        }
-        self.count.fetch_add(n, Relaxed);
-        self.sum_micros
-            .fetch_add(took.as_micros() as u64 * n, Relaxed);
-    }
-
     /// Prometheus text exposition under `name`.
     fn expose(&self, out: &mut String, name: &str, help: &str) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -131,11 +116,6 @@ impl Traffic {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .merge(batch);
-    }
-
-    /// Records one commit's duration.
-    pub fn commit_took(&self, took: std::time::Duration) {
-        self.commits.observe(took);
     }
 
     pub fn snapshot(&self) -> Counts {
@@ -251,7 +231,8 @@ mod tests {
     fn commit_times_are_a_cumulative_histogram() {
         let t = Traffic::default();
         for ms in [0.3, 0.7, 3.0, 3.0, 40.0, 5000.0] {
-            t.commit_took(std::time::Duration::from_secs_f64(ms / 1000.0));
+            t.commits
+                .observe(std::time::Duration::from_secs_f64(ms / 1000.0));
         }
         let text = t.prometheus();
         for line in [

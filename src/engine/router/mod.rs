@@ -353,7 +353,7 @@ impl Router {
         let started = std::time::Instant::now();
         let applied = self.store.apply(&batch.writes);
         if !batch.writes.is_empty() {
-            self.traffic.commit_took(started.elapsed());
+            self.traffic.commits.observe(started.elapsed());
         }
         let committed = match applied {
             Ok(()) => true,
