@@ -334,7 +334,6 @@ async fn create(
         s.requests.push(req);
         s.script.pop_front().unwrap_or(Reply::Created)
     };
-    mock.arrived.notify_waiters();
     let new_record = || {
         let mut s = mock.lock();
         s.next_sid += 1;
@@ -342,6 +341,14 @@ async fn create(
         s.records.push(record(&sid, &to, &from, &text));
         sid
     };
+    // The provider keeps the message before anyone waiting on the request looks: a test that
+    // kills the engine as soon as the create arrived must find the record.
+    let kept = matches!(
+        reply,
+        Reply::Created | Reply::CreatedLate(_) | Reply::CreatedHang
+    )
+    .then(new_record);
+    mock.arrived.notify_waiters();
     let created = |mock: &MockTwilio, sid: String| {
         mock.lock().answered.push((sid.clone(), Instant::now()));
         (
@@ -352,26 +359,22 @@ async fn create(
         )
             .into_response()
     };
-    match reply {
-        Reply::Created => {
-            let sid = new_record();
-            created(&mock, sid)
-        }
-        Reply::CreatedLate(delay) => {
-            let sid = new_record();
+    match (reply, kept) {
+        (Reply::Created, Some(sid)) => created(&mock, sid),
+        (Reply::CreatedLate(delay), Some(sid)) => {
             tokio::time::sleep(delay).await;
             created(&mock, sid)
         }
-        Reply::CreatedHang => {
-            new_record();
-            std::future::pending::<Response>().await
-        }
-        Reply::Hang => std::future::pending::<Response>().await,
-        Reply::Error {
-            status,
-            code,
-            retry_after,
-        } => {
+        (Reply::CreatedHang, Some(_)) => std::future::pending::<Response>().await,
+        (Reply::Hang, _) => std::future::pending::<Response>().await,
+        (
+            Reply::Error {
+                status,
+                code,
+                retry_after,
+            },
+            _,
+        ) => {
             let mut response = (
                 StatusCode::from_u16(status).expect("a status"),
                 axum::Json(json!({ "code": code, "message": "scripted error", "status": status })),
@@ -384,11 +387,14 @@ async fn create(
             }
             response
         }
-        Reply::Slow(delay, status) => {
+        (Reply::Slow(delay, status), _) => {
             tokio::time::sleep(delay).await;
             StatusCode::from_u16(status)
                 .expect("a status")
                 .into_response()
+        }
+        (Reply::Created | Reply::CreatedLate(_) | Reply::CreatedHang, None) => {
+            unreachable!("a created reply keeps its record")
         }
     }
 }
