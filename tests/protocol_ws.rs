@@ -545,3 +545,42 @@ async fn tenants_list_refuses_parameters_it_does_not_take() {
         .expect("the connection still works");
     assert_eq!(tenant_ids(&own), ["acme"]);
 }
+
+/// Conversation summaries are written behind (`engine/router/summaries.rs`): a list right
+/// after a burst must still show every message, because the read asks the router to copy the
+/// tenant's summaries first.
+#[tokio::test]
+async fn an_inbox_read_right_after_a_burst_counts_every_message() {
+    let t = TestEngine::start(DEMO).await;
+    let mut acme = t.agent("acme").await;
+    let subscribers = 12;
+    let rounds = 10;
+    for round in 0..rounds {
+        for s in 0..subscribers {
+            t.inbound(
+                &format!("burst-{round}-{s}"),
+                &format!("+1415555{:04}", 200 + s),
+                ACME_DEDICATED,
+                &format!("message {round}"),
+            )
+            .await;
+        }
+    }
+    let list = acme
+        .call(
+            "conversations.list",
+            json!({ "tenant": "acme", "limit": 100 }),
+        )
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), subscribers, "{list}");
+    for c in items {
+        assert_eq!(c["unread"], rounds, "{c}");
+        assert_eq!(
+            c["last_message"]["body"],
+            format!("message {}", rounds - 1),
+            "{c}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tokio::sync::oneshot;
 
-use super::router::{Caller, Command, InboundCommand};
+use super::router::{Caller, Command, FlushScope, InboundCommand};
 use super::store::{ConversationQuery, StoreRead};
 use super::{AuthPrincipal, Engine, IngressError};
 use crate::config::Config;
@@ -52,6 +52,21 @@ async fn read<T: Send + 'static>(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(format!("reading the store failed: {e}")))
+}
+
+/// Conversation summaries are written behind: the router copies the ones a read is about to
+/// see into the store first.
+async fn flush_summaries(engine: &Engine, scope: FlushScope) -> Result<(), ApiError> {
+    let (answer, done) = oneshot::channel();
+    if !engine
+        .router()
+        .send(Command::FlushSummaries { scope, answer })
+        .await
+    {
+        return Err(ApiError::internal("the engine is shutting down"));
+    }
+    done.await
+        .map_err(|_| ApiError::internal("the engine is shutting down"))
 }
 
 async fn ask(
@@ -108,6 +123,7 @@ pub(super) async fn call(
                 after,
                 limit,
             };
+            flush_summaries(engine, FlushScope::Tenant(q.tenant.clone())).await?;
             let items = read(engine, move |r| r.conversations(&q)).await?;
             let next = (items.len() == limit)
                 .then(|| {
@@ -233,6 +249,7 @@ pub(super) async fn call(
         method::CONSENT_HISTORY => {
             let p: crate::protocol::ConversationRef = params(name, p)?;
             let id = p.conversation.clone();
+            flush_summaries(engine, FlushScope::Conversation(id.clone())).await?;
             let conv = read(engine, move |r| r.conversations_by_id(&id))
                 .await?
                 .filter(|conv| c.may_use(&conv.tenant))

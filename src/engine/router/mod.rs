@@ -13,12 +13,15 @@ mod conversations;
 mod inbound;
 mod outbound;
 mod send;
+mod summaries;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
+
+pub use summaries::{FlushScope, SWEEP_PERIOD_MS};
 
 use crate::config::Config;
 use crate::engine::clock;
@@ -120,6 +123,12 @@ pub enum Command {
     Tick,
     /// Drop events past retention.
     Prune,
+    /// A reader is about to read conversations: copy their summaries into the store first
+    /// (they are written behind, see `summaries`). Answered once committed.
+    FlushSummaries {
+        scope: FlushScope,
+        answer: oneshot::Sender<()>,
+    },
 }
 
 /// A message ready for the dispatcher.
@@ -192,6 +201,8 @@ pub struct Router {
     traffic: Arc<crate::engine::traffic::Traffic>,
     /// Campaign messages waiting for quiet hours to end: release time (ms) → message ids.
     held: std::collections::BTreeMap<i64, Vec<String>>,
+    /// Conversation summaries written behind (see `summaries`).
+    summaries: summaries::Summaries,
     now_ms: i64,
     now: String,
 }
@@ -237,6 +248,7 @@ impl Router {
             clock,
             traffic,
             held: Default::default(),
+            summaries: Default::default(),
             now_ms,
             now: clock::fmt_ms(now_ms),
         };
@@ -318,6 +330,17 @@ impl Router {
             self.apply_commands(commands.drain(..));
             traffic.batches.observe(started.elapsed());
         }
+        self.shutdown();
+    }
+
+    /// Copies every conversation summary still behind into the store (the channel closed:
+    /// the engine is stopping). After a crash the journal does the same at the next start.
+    pub fn shutdown(&mut self) {
+        let mut batch = Batch::default();
+        self.flush_all(&mut batch);
+        if let Err(e) = self.store.apply(&batch.writes) {
+            tracing::warn!(error = %e, "copying conversation summaries at shutdown failed; the journal keeps them");
+        }
     }
 
     /// Applies one batch of commands and commits it: what [`Router::run`] does for each batch.
@@ -334,6 +357,7 @@ impl Router {
     }
 
     fn commit(&mut self, mut batch: Batch) {
+        self.sweep(&mut batch);
         for name in std::mem::take(&mut batch.touched) {
             if let Some(h) = self.state.streams.get(&name) {
                 batch.writes.push(Write::StreamHead {
@@ -384,7 +408,11 @@ impl Router {
 
     fn reload(&mut self) {
         match load(self.store.as_mut(), self.clock.now_ms()) {
-            Ok(snap) => self.state = State::new(&self.config, snap),
+            Ok(snap) => {
+                // Loading replayed and emptied the journal.
+                self.state = State::new(&self.config, snap);
+                self.summaries = Default::default();
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot reload state: the router stops");
                 std::process::abort();
@@ -452,6 +480,12 @@ impl Router {
                 batch.answer(answer, result, || internal("commit failed"));
             }
             Command::Tick => self.release_held(batch),
+            Command::FlushSummaries { scope, answer } => {
+                self.flush_scope(&scope, batch);
+                batch.answers.push(Box::new(move |_| {
+                    let _ = answer.send(());
+                }));
+            }
             Command::Claim { message, answer } => {
                 let claimed = self.claim(&message, batch);
                 batch.answers.push(Box::new(move |committed| {
@@ -538,16 +572,24 @@ impl Router {
         batch.writes.push(Write::Event(ev));
     }
 
-    /// Stores a conversation's new summary (memory and store).
+    /// Stores a conversation's new summary: in memory, and in the store at once for a new
+    /// conversation, else through the journal (see `summaries`).
     pub(crate) fn put_conversation(&mut self, cs: ConvState, batch: &mut Batch) {
-        batch
-            .writes
-            .push(Write::Conversation(Box::new(cs.conv.clone()), cs.extra));
+        let id = cs.conv.id.clone();
+        let known = self.state.conversations.contains_key(&id);
+        if !known {
+            batch
+                .writes
+                .push(Write::Conversation(Box::new(cs.conv.clone()), cs.extra));
+        }
         self.state
             .conversation_index
             .entry((cs.conv.tenant.clone(), cs.conv.subscriber.clone()))
             .or_insert_with(|| cs.conv.id.clone());
-        self.state.conversations.insert(cs.conv.id.clone(), cs);
+        self.state.conversations.insert(id.clone(), cs);
+        if known {
+            self.journal_conversation(&id, batch);
+        }
     }
 
     pub(crate) fn now(&self) -> &str {

@@ -100,7 +100,15 @@ pub enum Write {
         e164: String,
         country: String,
     },
+    /// A conversation's summary, stored in `conversations` (a new one, or the router's sweep).
     Conversation(Box<Conversation>, ConversationExtra),
+    /// A change of a conversation's summary, appended to the journal under `seq`; the row in
+    /// `conversations` follows later (see [`Write::JournalTrim`]).
+    ConversationJournal(u64, Box<Conversation>, ConversationExtra),
+    /// Every journal entry below `below` is in `conversations` now: drop them.
+    JournalTrim {
+        below: u64,
+    },
     Message(Box<Message>, MessageExtra),
     MessageStatus {
         id: String,

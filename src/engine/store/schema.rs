@@ -190,4 +190,31 @@ CREATE UNIQUE INDEX messages_out_by_carrier_id ON messages (carrier, carrier_id)
 CREATE INDEX messages_pending_out ON messages (id)
     WHERE direction = 'out' AND status IN ('queued', 'dispatched');
 "#,
+    // 6: the conversation summary is written behind (docs/architecture.md, "The conversation
+    // summary"). Every change is appended here in the transaction that makes it; the router
+    // copies conversations into `conversations` by a sweep and trims what the sweep covered;
+    // loading the store replays what is left.
+    r#"
+CREATE TABLE conversation_journal (
+    seq                 INTEGER PRIMARY KEY,
+    id                  TEXT NOT NULL,
+    tenant              TEXT NOT NULL,
+    subscriber          TEXT NOT NULL,
+    subscriber_name     TEXT,
+    code                TEXT NOT NULL,
+    code_kind           TEXT NOT NULL,
+    country             TEXT NOT NULL,
+    status              TEXT NOT NULL,
+    snoozed_until       TEXT,
+    assignee            TEXT,
+    unread              INTEGER NOT NULL,
+    last_message_id     TEXT,
+    last_activity       TEXT NOT NULL,
+    attribution_state   TEXT NOT NULL,
+    attribution_since   TEXT,
+    consent             TEXT NOT NULL,
+    opt_out_intent      INTEGER NOT NULL,
+    last_inbound_ms     INTEGER
+);
+"#,
 ];

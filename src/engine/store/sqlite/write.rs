@@ -3,8 +3,56 @@
 use rusqlite::params;
 
 use super::rows::{enum_str, status_str};
-use crate::engine::store::Write;
-use crate::protocol::Direction;
+use crate::engine::store::{ConversationExtra, Write};
+use crate::protocol::{Conversation, Direction};
+
+/// The columns of a conversation's summary, in `conversations` and in its journal.
+pub(super) const CONVERSATION_COLUMNS: &str = "id, tenant, subscriber, subscriber_name, code, code_kind, \
+     country, status, snoozed_until, assignee, unread, last_message_id, last_activity, \
+     attribution_state, attribution_since, consent, opt_out_intent, last_inbound_ms";
+
+/// What an upsert of [`CONVERSATION_COLUMNS`] into `conversations` changes on a known id.
+pub(super) const CONVERSATION_UPSERT: &str = "ON CONFLICT (id) DO UPDATE SET \
+     subscriber_name = excluded.subscriber_name, code = excluded.code, \
+     code_kind = excluded.code_kind, country = excluded.country, status = excluded.status, \
+     snoozed_until = excluded.snoozed_until, assignee = excluded.assignee, unread = excluded.unread, \
+     last_message_id = excluded.last_message_id, last_activity = excluded.last_activity, \
+     attribution_state = excluded.attribution_state, attribution_since = excluded.attribution_since, \
+     consent = excluded.consent, opt_out_intent = excluded.opt_out_intent, \
+     last_inbound_ms = excluded.last_inbound_ms";
+
+/// Binds the values of [`CONVERSATION_COLUMNS`] to parameters `first..first + 18`.
+fn bind_conversation(
+    st: &mut rusqlite::CachedStatement<'_>,
+    first: usize,
+    c: &Conversation,
+    extra: &ConversationExtra,
+) -> rusqlite::Result<()> {
+    let values: [&dyn rusqlite::ToSql; 18] = [
+        &c.id,
+        &c.tenant,
+        &c.subscriber,
+        &c.subscriber_name,
+        &c.code,
+        &enum_str(&c.code_kind),
+        &c.country,
+        &c.status.as_str(),
+        &c.snoozed_until,
+        &c.assignee,
+        &c.unread,
+        &c.last_message.as_ref().map(|m| m.id.as_str()),
+        &c.last_activity,
+        &enum_str(&c.attribution.state),
+        &c.attribution.since,
+        &enum_str(&c.consent),
+        &(c.opt_out_intent as i64),
+        &extra.last_inbound_ms,
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        st.raw_bind_parameter(first + i, v)?;
+    }
+    Ok(())
+}
 
 pub(super) fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Result<()> {
     match w {
@@ -13,42 +61,28 @@ pub(super) fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Resu
                 .execute(params![e164, country])?;
         }
         Write::Conversation(c, extra) => {
-            let last = c.last_message.as_ref().map(|m| m.id.as_str());
             // An upsert, not INSERT OR REPLACE: the row is updated in place and only the indexes
             // whose keys change are touched.
-            tx.prepare_cached(
-                "INSERT INTO conversations (id, tenant, subscriber, subscriber_name, code, code_kind, country, \
-                 status, snoozed_until, assignee, unread, last_message_id, last_activity, attribution_state, attribution_since, \
-                 consent, opt_out_intent, last_inbound_ms) \
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT INTO conversations ({CONVERSATION_COLUMNS}) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
-                 ON CONFLICT (id) DO UPDATE SET subscriber_name = excluded.subscriber_name, code = excluded.code, \
-                 code_kind = excluded.code_kind, country = excluded.country, status = excluded.status, \
-                 snoozed_until = excluded.snoozed_until, assignee = excluded.assignee, unread = excluded.unread, \
-                 last_message_id = excluded.last_message_id, last_activity = excluded.last_activity, \
-                 attribution_state = excluded.attribution_state, attribution_since = excluded.attribution_since, \
-                 consent = excluded.consent, opt_out_intent = excluded.opt_out_intent, \
-                 last_inbound_ms = excluded.last_inbound_ms",
-            )?
-            .execute(params![
-                c.id,
-                c.tenant,
-                c.subscriber,
-                c.subscriber_name,
-                c.code,
-                enum_str(&c.code_kind),
-                c.country,
-                c.status.as_str(),
-                c.snoozed_until,
-                c.assignee,
-                c.unread,
-                last,
-                c.last_activity,
-                enum_str(&c.attribution.state),
-                c.attribution.since,
-                enum_str(&c.consent),
-                c.opt_out_intent as i64,
-                extra.last_inbound_ms,
-            ])?;
+                 {CONVERSATION_UPSERT}"
+            ))?;
+            bind_conversation(&mut st, 1, c, extra)?;
+            st.raw_execute()?;
+        }
+        Write::ConversationJournal(seq, c, extra) => {
+            let mut st = tx.prepare_cached(&format!(
+                "INSERT INTO conversation_journal (seq, {CONVERSATION_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+            ))?;
+            st.raw_bind_parameter(1, *seq as i64)?;
+            bind_conversation(&mut st, 2, c, extra)?;
+            st.raw_execute()?;
+        }
+        Write::JournalTrim { below } => {
+            tx.prepare_cached("DELETE FROM conversation_journal WHERE seq < ?1")?
+                .execute([*below as i64])?;
         }
         Write::Message(m, extra) => {
             tx.prepare_cached(
