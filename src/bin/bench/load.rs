@@ -195,10 +195,16 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
             let mut conn = HttpConn::new(addr);
             let mut ack_us =
                 Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
+            let mut lag_us =
+                Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
             let mut first_error = None;
             loop {
                 let job = { job_rx.lock().await.recv().await };
                 let Some(job) = job else { break };
+                if job.t_ns >= clock.warmup_ns {
+                    let now_ns = clock.epoch.elapsed().as_nanos() as u64;
+                    let _ = lag_us.record((now_ns.saturating_sub(job.t_ns) / 1000).max(1));
+                }
                 let body = world.inbound_json(&run_id, job.n, job.t_ns);
                 match conn.post("/v1/carriers/sim/inbound", SECRET, &body).await {
                     Ok((200, _)) => {
@@ -226,7 +232,7 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
                     }
                 }
             }
-            (ack_us, first_error)
+            (ack_us, lag_us, first_error)
         }));
     }
 
@@ -276,12 +282,14 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
 
     let _ = tokio::task::spawn_blocking(move || scheduler.join()).await;
     let mut ack_us = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
+    let mut lag_us = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let mut first_error = None;
     let post_deadline = Instant::now() + spec.drain + Duration::from_secs(30);
     for p in posters {
         let left = post_deadline.saturating_duration_since(Instant::now());
-        if let Ok(Ok((h, e))) = tokio::time::timeout(left, p).await {
+        if let Ok(Ok((h, lag, e))) = tokio::time::timeout(left, p).await {
             ack_us.add(&h)?;
+            lag_us.add(&lag)?;
             if first_error.is_none() {
                 first_error = e;
             }
@@ -386,6 +394,7 @@ pub async fn run(spec: &LoadSpec) -> anyhow::Result<LoadResult> {
         e2e: Summary::of(&e2e),
         e2e_stalled: (spec.audience.stalled > 0).then(|| Summary::of(&e2e_stalled)),
         ack: Summary::of(&ack_us),
+        post_lag: Summary::of(&lag_us),
         engine_cpu_s: engine_cpu,
         cpu_s_per_1000: engine_cpu / (acked_window.max(1) as f64 / 1000.0),
         bench_cpu_s: own1 - own0,

@@ -69,6 +69,9 @@ pub struct LoadResult {
     pub e2e_stalled: Option<Summary>,
     /// Scheduled time → HTTP 200 (the engine committed).
     pub ack: Summary,
+    /// Scheduled time → a posting task starts the request: the generator's own delay (it
+    /// shares the machine's cores with the engine), included in `ack` and `e2e`.
+    pub post_lag: Summary,
     pub engine_cpu_s: f64,
     pub cpu_s_per_1000: f64,
     pub bench_cpu_s: f64,
@@ -92,7 +95,7 @@ pub struct LoadResult {
 impl LoadResult {
     pub fn human(&self) -> String {
         format!(
-            "{}: offered {:.0}/s achieved {:.0}/s ({} acked, {} errors, {} lost, {} dup) | e2e {} | ack p99 {:.2} ms | {:.0} deliveries/s to {} clients | engine {:.3} CPU-s/1000 msg, peak RSS {:.0} MiB | bench {:.1} CPU-s, others {:.2} cores{}",
+            "{}: offered {:.0}/s achieved {:.0}/s ({} acked, {} errors, {} lost, {} dup) | e2e {} | ack p99 {:.2} ms | post lag p99 {:.2} ms | {:.0} deliveries/s to {} clients | engine {:.3} CPU-s/1000 msg, peak RSS {:.0} MiB | bench {:.1} CPU-s, others {:.2} cores{}",
             self.label,
             self.offered_rate,
             self.achieved_rate,
@@ -102,6 +105,7 @@ impl LoadResult {
             self.duplicates,
             self.e2e.line(),
             self.ack.p99_ms,
+            self.post_lag.p99_ms,
             self.deliveries_per_s,
             self.clients,
             self.cpu_s_per_1000,
