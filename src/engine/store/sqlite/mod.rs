@@ -20,7 +20,7 @@ use rows::{
 };
 
 pub use read::SqliteRead;
-use write::write_one;
+use write::{CONVERSATION_COLUMNS, CONVERSATION_UPSERT, write_one};
 
 /// The database file inside the data directory.
 pub const DB_FILE: &str = "shortbox.db";
@@ -185,6 +185,30 @@ impl SqliteStore {
     }
 }
 
+/// Copies the newest journal entry of every conversation into `conversations` and empties
+/// the journal: what the router had not yet copied when it stopped (or failed a commit).
+fn replay_journal(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    let replayed = tx.execute(
+        &format!(
+            "INSERT INTO conversations ({CONVERSATION_COLUMNS}) \
+             SELECT {CONVERSATION_COLUMNS} FROM conversation_journal \
+             WHERE seq IN (SELECT MAX(seq) FROM conversation_journal GROUP BY id) \
+             {CONVERSATION_UPSERT}"
+        ),
+        [],
+    )?;
+    tx.execute("DELETE FROM conversation_journal", [])?;
+    tx.commit()?;
+    if replayed > 0 {
+        tracing::info!(
+            conversations = replayed,
+            "conversation summaries restored from the journal"
+        );
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version as usize > MIGRATIONS.len() {
@@ -230,6 +254,8 @@ impl Store for SqliteStore {
         inbound_since_ms: i64,
         inbound_limit: usize,
     ) -> Result<Snapshot, StoreError> {
+        // Summaries the router had not copied yet (a crash, a failed commit).
+        replay_journal(&mut self.conn)?;
         let c = &self.conn;
         let mut snap = Snapshot::default();
         let mut st = c.prepare(conversation_select())?;
