@@ -5,7 +5,8 @@
 //!   every conversation exactly as a router that copied everything does;
 //! - readers that ask first see the router's state even while the sweep is behind;
 //! - the sweep copies everything and empties the journal within its period once traffic stops,
-//!   and an orderly shutdown leaves nothing in the journal.
+//!   and `Router::shutdown` (what the router runs when its queue closes) leaves nothing in
+//!   the journal.
 
 use std::path::Path;
 use std::sync::Arc;
