@@ -2,17 +2,15 @@
 //! are never broken, the tenant opt-out on every code of the tenant, campaigns held through
 //! quiet hours across a DST change, and the spend limit with its notices.
 
-use std::sync::Arc;
+mod rig;
 
 use proptest::prelude::*;
+use rig::RouterRig;
 use serde_json::Value;
-use shortbox::config::Config;
-use shortbox::engine::Hub;
-use shortbox::engine::clock::{Clock, ManualClock};
-use shortbox::engine::router::{Caller, Command, DispatchJob, InboundCommand, Router};
-use shortbox::engine::store::{SqliteStore, StoreRead};
+use shortbox::engine::router::{Caller, Command, DispatchJob, InboundCommand};
+use shortbox::engine::store::StoreRead;
 use shortbox::protocol::{CampaignParams, Role, SendParams};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 const CONFIG: &str = r#"
 [[tenants]]
@@ -60,13 +58,23 @@ kind = "sim"
 US = 0.01
 "#;
 
+/// The shared rig, and the number of the next inbound carrier id.
 struct Rig {
-    router: Router,
-    jobs: mpsc::UnboundedReceiver<DispatchJob>,
-    clock: Arc<ManualClock>,
-    reader: shortbox::engine::store::SqliteRead,
-    _dir: tempfile::TempDir,
+    rig: RouterRig,
     n: u64,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = RouterRig;
+    fn deref(&self) -> &RouterRig {
+        &self.rig
+    }
+}
+
+impl std::ops::DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut RouterRig {
+        &mut self.rig
+    }
 }
 
 fn caller(tenant: &str, role: Role) -> Caller {
@@ -79,27 +87,8 @@ fn caller(tenant: &str, role: Role) -> Caller {
 
 impl Rig {
     fn new(start_ms: i64) -> Rig {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let reader = store.reader(1).unwrap();
-        let config = Arc::new(Config::parse(CONFIG, "compliance.toml").unwrap());
-        let (tx, jobs) = mpsc::unbounded_channel();
-        let clock = Arc::new(ManualClock::new(start_ms));
-        let (router, _handle, _rx) = Router::new(
-            config,
-            Box::new(store),
-            Hub::new(),
-            tx,
-            clock.clone() as Arc<dyn Clock>,
-            Default::default(),
-        )
-        .unwrap();
         Rig {
-            router,
-            jobs,
-            clock,
-            reader,
-            _dir: dir,
+            rig: RouterRig::open(CONFIG, tempfile::tempdir().unwrap(), start_ms),
             n: 0,
         }
     }
@@ -156,14 +145,6 @@ impl Rig {
             answer: tx,
         }]);
         rx.try_recv().unwrap().unwrap()
-    }
-
-    fn jobs(&mut self) -> Vec<DispatchJob> {
-        let mut v = Vec::new();
-        while let Ok(j) = self.jobs.try_recv() {
-            v.push(j);
-        }
-        v
     }
 
     /// Claims a job as the dispatcher would; `Some` means it may go to the carrier.

@@ -8,18 +8,15 @@
 //!   and `Router::shutdown` (what the router runs when its queue closes) leaves nothing in
 //!   the journal.
 
-use std::path::Path;
-use std::sync::Arc;
+mod rig;
 
-use shortbox::config::Config;
-use shortbox::engine::Hub;
-use shortbox::engine::clock::{Clock, ManualClock};
-use shortbox::engine::router::{
-    Caller, Command, DispatchJob, FlushScope, InboundCommand, Router, SWEEP_PERIOD_MS,
-};
-use shortbox::engine::store::{ConversationQuery, SqliteStore, StoreRead};
+use std::path::Path;
+
+use rig::RouterRig;
+use shortbox::engine::router::{Caller, Command, FlushScope, InboundCommand, SWEEP_PERIOD_MS};
+use shortbox::engine::store::{ConversationQuery, StoreRead};
 use shortbox::protocol::{ConversationStatus, ConversationUpdateParams, Role, SendParams};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 const CONFIG: &str = r#"
 [[tenants]]
@@ -53,36 +50,28 @@ US = 0.01
 const TENANTS: [&str; 2] = ["acme", "brisa"];
 const START_MS: i64 = 1_790_000_000_000;
 
+/// The shared rig, and the number of the next inbound carrier id.
 struct Rig {
-    router: Router,
-    _jobs: mpsc::UnboundedReceiver<DispatchJob>,
-    clock: Arc<ManualClock>,
-    reader: shortbox::engine::store::SqliteRead,
-    dir: tempfile::TempDir,
+    rig: RouterRig,
     n: u64,
 }
 
+impl std::ops::Deref for Rig {
+    type Target = RouterRig;
+    fn deref(&self) -> &RouterRig {
+        &self.rig
+    }
+}
+
+impl std::ops::DerefMut for Rig {
+    fn deref_mut(&mut self) -> &mut RouterRig {
+        &mut self.rig
+    }
+}
+
 fn open(dir: tempfile::TempDir, start_ms: i64) -> Rig {
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let reader = store.reader(1).unwrap();
-    let config = Arc::new(Config::parse(CONFIG, "summaries.toml").unwrap());
-    let (tx, jobs) = mpsc::unbounded_channel();
-    let clock = Arc::new(ManualClock::new(start_ms));
-    let (router, _handle, _rx) = Router::new(
-        config,
-        Box::new(store),
-        Hub::new(),
-        tx,
-        clock.clone() as Arc<dyn Clock>,
-        Default::default(),
-    )
-    .unwrap();
     Rig {
-        router,
-        _jobs: jobs,
-        clock,
-        reader,
-        dir,
+        rig: RouterRig::open(CONFIG, dir, start_ms),
         n: 0,
     }
 }
