@@ -575,9 +575,9 @@ impl Router {
     /// Stores a conversation's new summary: in memory, and in the store at once for a new
     /// conversation, else through the journal (see `summaries`).
     pub(crate) fn put_conversation(&mut self, cs: ConvState, batch: &mut Batch) {
-        let id = cs.conv.id.clone();
-        let known = self.state.conversations.contains_key(&id);
-        if !known {
+        if self.state.conversations.contains_key(&cs.conv.id) {
+            self.journal_conversation(&cs, batch);
+        } else {
             batch
                 .writes
                 .push(Write::Conversation(Box::new(cs.conv.clone()), cs.extra));
@@ -586,10 +586,7 @@ impl Router {
             .conversation_index
             .entry((cs.conv.tenant.clone(), cs.conv.subscriber.clone()))
             .or_insert_with(|| cs.conv.id.clone());
-        self.state.conversations.insert(id.clone(), cs);
-        if known {
-            self.journal_conversation(&id, batch);
-        }
+        self.state.conversations.insert(cs.conv.id.clone(), cs);
     }
 
     pub(crate) fn now(&self) -> &str {

@@ -22,6 +22,7 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use super::{Batch, Router};
+use crate::engine::state::ConvState;
 use crate::engine::store::Write;
 
 /// About how long one sweep over the dirty conversations takes.
@@ -71,10 +72,7 @@ impl Summaries {
 
 impl Router {
     /// Journals a change of a known conversation, and marks it dirty.
-    pub(super) fn journal_conversation(&mut self, id: &str, batch: &mut Batch) {
-        let Some(cs) = self.state.conversations.get(id) else {
-            return;
-        };
+    pub(super) fn journal_conversation(&mut self, cs: &ConvState, batch: &mut Batch) {
         let s = &mut self.summaries;
         s.seq += 1;
         batch.writes.push(Write::ConversationJournal(
@@ -82,8 +80,8 @@ impl Router {
             Box::new(cs.conv.clone()),
             cs.extra,
         ));
-        if !s.dirty.contains(id) {
-            s.dirty.insert(id.to_string());
+        if !s.dirty.contains(&cs.conv.id) {
+            s.dirty.insert(cs.conv.id.clone());
         }
     }
 
