@@ -54,6 +54,9 @@ pub struct SqliteStore {
 struct Checkpointer {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     hurry: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Passes run so far (read by the tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    passes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -63,15 +66,18 @@ impl Checkpointer {
         let conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let hurry = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (flag, rush) = (stop.clone(), hurry.clone());
+        let passes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (flag, rush, count) = (stop.clone(), hurry.clone(), passes.clone());
         let thread = std::thread::Builder::new()
             .name("shortbox-checkpoint".into())
             .spawn(move || {
                 let mut pause = IDLE_PAUSE;
+                let mut last_copied = -1;
                 while !flag.load(Relaxed) {
                     if !rush.load(Relaxed) {
                         std::thread::park_timeout(pause);
                     }
+                    count.fetch_add(1, Relaxed);
                     // (frames in the WAL, frames copied to the database so far)
                     let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                         Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -82,7 +88,11 @@ impl Checkpointer {
                                 // Copied up to the last commit it saw: unless the writer
                                 // committed meanwhile, its next commit restarts the WAL.
                                 rush.store(false, Relaxed);
+                            } else if copied == last_copied && rush.load(Relaxed) {
+                                // No progress: a reader still needs the rest. Do not spin.
+                                std::thread::park_timeout(STALLED_PAUSE);
                             }
+                            last_copied = copied;
                             // Frames were copied: more are likely coming; keep up with them.
                             if copied > 0 { BUSY_PAUSE } else { IDLE_PAUSE }
                         }
@@ -101,6 +111,7 @@ impl Checkpointer {
         Ok(Checkpointer {
             stop,
             hurry,
+            passes,
             thread: Some(thread),
         })
     }
@@ -128,6 +139,8 @@ impl Drop for Checkpointer {
 /// The background checkpointer's pause when the WAL was empty, and while frames keep coming.
 const IDLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+/// Between hurried passes that copied nothing (a reader holds the frames that are left).
+const STALLED_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// WAL frames (pages of 4 KiB) after which the checkpointer hurries to get the WAL started
 /// again from its beginning: 128 MiB (twice that: the writer does it). The WAL file, once
@@ -526,5 +539,46 @@ mod tests {
             "the WAL did not restart: {grown} → {after} frames"
         );
         assert_eq!(store.writer_checkpoints, 0);
+    }
+
+    /// While a reader holds frames the checkpointer cannot copy, a hurried checkpointer waits
+    /// between passes instead of spinning; once the reader is done, the WAL restarts.
+    #[test]
+    fn a_hurried_checkpointer_does_not_spin_behind_a_reader() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.wal_restart_pages = 64;
+        let mut seq = 0;
+        store.apply(&event_batch(&mut seq)).unwrap();
+        // A reader's snapshot from before the WAL grows: the frames after it stay uncopied.
+        let reader = open(&store.path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        while WAL_FRAMES.get() < 64 {
+            store.apply(&event_batch(&mut seq)).unwrap();
+        }
+        let hurry = store.checkpointer.hurry.clone();
+        let passes = store.checkpointer.passes.clone();
+        let before = passes.load(Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let during = passes.load(Relaxed) - before;
+        assert!(hurry.load(Relaxed), "the checkpointer stopped hurrying");
+        // At most one pass per 5 ms pause (60 in 300 ms); a spinning loop runs thousands.
+        assert!(during <= 120, "{during} passes in 300 ms behind a reader");
+        reader.execute_batch("COMMIT").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while hurry.load(Relaxed) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpointer never caught up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let grown = WAL_FRAMES.get();
+        store.apply(&event_batch(&mut seq)).unwrap();
+        assert!(WAL_FRAMES.get() < grown, "the WAL did not restart");
     }
 }
