@@ -57,6 +57,10 @@ struct Checkpointer {
     /// Passes run so far (read by the tests).
     #[cfg_attr(not(test), allow(dead_code))]
     passes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Held for each checkpoint, the checkpointer's and the writer's: a PASSIVE checkpoint
+    /// gives up at once while another one runs, so the writer's, which bounds the WAL, waits
+    /// for its turn (a hurried pass is short) instead of giving up.
+    gate: std::sync::Arc<std::sync::Mutex<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -67,7 +71,9 @@ impl Checkpointer {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let hurry = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let passes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (flag, rush, count) = (stop.clone(), hurry.clone(), passes.clone());
+        let gate = std::sync::Arc::new(std::sync::Mutex::new(()));
+        let (flag, rush, count, turns) =
+            (stop.clone(), hurry.clone(), passes.clone(), gate.clone());
         let thread = std::thread::Builder::new()
             .name("shortbox-checkpoint".into())
             .spawn(move || {
@@ -79,9 +85,12 @@ impl Checkpointer {
                     }
                     count.fetch_add(1, Relaxed);
                     // (frames in the WAL, frames copied to the database so far)
-                    let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
-                    });
+                    let pass = {
+                        let _turn = lock_gate(&turns);
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                        })
+                    };
                     pause = match pass {
                         Ok((frames, copied)) => {
                             if copied >= frames {
@@ -112,6 +121,7 @@ impl Checkpointer {
             stop,
             hurry,
             passes,
+            gate,
             thread: Some(thread),
         })
     }
@@ -134,6 +144,11 @@ impl Drop for Checkpointer {
             let _ = t.join();
         }
     }
+}
+
+fn lock_gate(gate: &std::sync::Mutex<()>) -> std::sync::MutexGuard<'_, ()> {
+    gate.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The background checkpointer's pause when the WAL was empty, and while frames keep coming.
@@ -281,12 +296,15 @@ impl Store for SqliteStore {
         let frames = WAL_FRAMES.get();
         if frames >= 2 * self.wal_restart_pages {
             // The checkpointer did not get the WAL restarted in time: copy the rest between
-            // two batches. A busy checkpointer or reader only postpones it to a later batch.
+            // two batches, after the checkpointer's pass in progress. Only a reader still
+            // using the WAL postpones the restart to a later batch.
             self.writer_checkpoints += 1;
             let started = std::time::Instant::now();
-            let pass = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            let pass = {
+                let _turn = lock_gate(&self.checkpointer.gate);
+                self.conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            };
             tracing::debug!(frames, took = ?started.elapsed(), "the writer checkpointed the WAL");
             if let Err(e) = pass {
                 tracing::warn!(error = %e, "WAL checkpoint failed");
