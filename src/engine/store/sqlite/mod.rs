@@ -493,9 +493,7 @@ mod tests {
     /// writer's own checkpoint it grows with everything written.
     #[test]
     fn the_wal_stays_bounded_under_back_to_back_commits() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        store.wal_restart_pages = 64;
+        let (_dir, mut store) = small_wal_store();
         let mut seq = 0;
         let mut most = 0;
         for _ in 0..400 {
@@ -506,6 +504,30 @@ mod tests {
         // ~3 pages per commit: 1 200 pages were written in all; the writer's own checkpoint
         // at twice the restart size is the bound.
         assert!(most < 2 * 64 + 40, "the WAL reached {most} frames");
+    }
+
+    /// A store whose WAL restarts at 64 frames.
+    fn small_wal_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        store.wal_restart_pages = 64;
+        (dir, store)
+    }
+
+    /// Waits (up to 10 s) for the hurried checkpointer to copy everything it sees.
+    fn wait_until_caught_up(store: &SqliteStore) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store
+            .checkpointer
+            .hurry
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the checkpointer never caught up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     fn event_batch(seq: &mut u64) -> Vec<Write> {
@@ -528,9 +550,7 @@ mod tests {
     /// the next commit after it caught up writes from the WAL's beginning.
     #[test]
     fn the_checkpointer_restarts_the_wal_without_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        store.wal_restart_pages = 64;
+        let (_dir, mut store) = small_wal_store();
         let mut seq = 0;
         while WAL_FRAMES.get() < 64 {
             store.apply(&event_batch(&mut seq)).unwrap();
@@ -541,15 +561,7 @@ mod tests {
             "{grown} frames: the writer would checkpoint"
         );
         // Commits pause; the hurried checkpointer copies everything and stops hurrying.
-        let hurry = store.checkpointer.hurry.clone();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while hurry.load(std::sync::atomic::Ordering::Relaxed) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the checkpointer never caught up"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_until_caught_up(&store);
         store.apply(&event_batch(&mut seq)).unwrap();
         let after = WAL_FRAMES.get();
         assert!(
@@ -564,9 +576,7 @@ mod tests {
     #[test]
     fn a_hurried_checkpointer_does_not_spin_behind_a_reader() {
         use std::sync::atomic::Ordering::Relaxed;
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = SqliteStore::open(dir.path()).unwrap();
-        store.wal_restart_pages = 64;
+        let (_dir, mut store) = small_wal_store();
         let mut seq = 0;
         store.apply(&event_batch(&mut seq)).unwrap();
         // A reader's snapshot from before the WAL grows: the frames after it stay uncopied.
@@ -587,14 +597,7 @@ mod tests {
         // At most one pass per 5 ms pause (60 in 300 ms); a spinning loop runs thousands.
         assert!(during <= 120, "{during} passes in 300 ms behind a reader");
         reader.execute_batch("COMMIT").unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while hurry.load(Relaxed) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the checkpointer never caught up"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_until_caught_up(&store);
         let grown = WAL_FRAMES.get();
         store.apply(&event_batch(&mut seq)).unwrap();
         assert!(WAL_FRAMES.get() < grown, "the WAL did not restart");
