@@ -5,9 +5,9 @@
 mod rig;
 
 use proptest::prelude::*;
-use rig::RouterRig;
+use rig::RouterRig as Rig;
 use serde_json::Value;
-use shortbox::engine::router::{Caller, Command, DispatchJob, InboundCommand};
+use shortbox::engine::router::{Caller, Command, DispatchJob};
 use shortbox::engine::store::StoreRead;
 use shortbox::protocol::{CampaignParams, Role, SendParams};
 use tokio::sync::oneshot;
@@ -58,25 +58,6 @@ kind = "sim"
 US = 0.01
 "#;
 
-/// The shared rig, and the number of the next inbound carrier id.
-struct Rig {
-    rig: RouterRig,
-    n: u64,
-}
-
-impl std::ops::Deref for Rig {
-    type Target = RouterRig;
-    fn deref(&self) -> &RouterRig {
-        &self.rig
-    }
-}
-
-impl std::ops::DerefMut for Rig {
-    fn deref_mut(&mut self) -> &mut RouterRig {
-        &mut self.rig
-    }
-}
-
 fn caller(tenant: &str, role: Role) -> Caller {
     Caller {
         agent: format!("agent-{tenant}"),
@@ -87,23 +68,12 @@ fn caller(tenant: &str, role: Role) -> Caller {
 
 impl Rig {
     fn new(start_ms: i64) -> Rig {
-        Rig {
-            rig: RouterRig::open(CONFIG, tempfile::tempdir().unwrap(), start_ms),
-            n: 0,
-        }
+        Rig::open(CONFIG, tempfile::tempdir().unwrap(), start_ms)
     }
 
     fn inbound(&mut self, from: &str, to: &str, body: &str) -> Option<String> {
-        self.n += 1;
         let (tx, mut rx) = oneshot::channel();
-        let cmd = InboundCommand {
-            carrier: "sim".into(),
-            carrier_id: format!("in-{}", self.n),
-            from: from.into(),
-            to: to.into(),
-            body: body.into(),
-            name: None,
-        };
+        let cmd = self.inbound_command(from, to, body);
         self.router.apply_commands([Command::Inbound(cmd, tx)]);
         rx.try_recv().unwrap().unwrap().tenant
     }

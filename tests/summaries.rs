@@ -12,8 +12,8 @@ mod rig;
 
 use std::path::Path;
 
-use rig::RouterRig;
-use shortbox::engine::router::{Caller, Command, FlushScope, InboundCommand, SWEEP_PERIOD_MS};
+use rig::RouterRig as Rig;
+use shortbox::engine::router::{Caller, Command, FlushScope, SWEEP_PERIOD_MS};
 use shortbox::engine::store::{ConversationQuery, StoreRead};
 use shortbox::protocol::{ConversationStatus, ConversationUpdateParams, Role, SendParams};
 use tokio::sync::oneshot;
@@ -50,30 +50,8 @@ US = 0.01
 const TENANTS: [&str; 2] = ["acme", "brisa"];
 const START_MS: i64 = 1_790_000_000_000;
 
-/// The shared rig, and the number of the next inbound carrier id.
-struct Rig {
-    rig: RouterRig,
-    n: u64,
-}
-
-impl std::ops::Deref for Rig {
-    type Target = RouterRig;
-    fn deref(&self) -> &RouterRig {
-        &self.rig
-    }
-}
-
-impl std::ops::DerefMut for Rig {
-    fn deref_mut(&mut self) -> &mut RouterRig {
-        &mut self.rig
-    }
-}
-
 fn open(dir: tempfile::TempDir, start_ms: i64) -> Rig {
-    Rig {
-        rig: RouterRig::open(CONFIG, dir, start_ms),
-        n: 0,
-    }
+    Rig::open(CONFIG, dir, start_ms)
 }
 
 fn caller(tenant: &str) -> Caller {
@@ -174,24 +152,15 @@ impl Rig {
         for (i, step) in steps.iter().enumerate() {
             match step.clone() {
                 Step::Inbound { s, tenant, keyword } => {
-                    self.n += 1;
                     let word = if tenant == 0 { "SHOES" } else { "BREW" };
+                    let body = if keyword {
+                        format!("{word} message {i}")
+                    } else {
+                        format!("message {i}")
+                    };
                     let (tx, _rx) = oneshot::channel();
-                    batch.push(Command::Inbound(
-                        InboundCommand {
-                            carrier: "sim".into(),
-                            carrier_id: format!("in-{}", self.n),
-                            from: subscriber(s),
-                            to: "55123".into(),
-                            body: if keyword {
-                                format!("{word} message {i}")
-                            } else {
-                                format!("message {i}")
-                            },
-                            name: None,
-                        },
-                        tx,
-                    ));
+                    let cmd = self.inbound_command(&subscriber(s), "55123", &body);
+                    batch.push(Command::Inbound(cmd, tx));
                 }
                 Step::Reply { s, tenant } => {
                     let (tx, _rx) = oneshot::channel();

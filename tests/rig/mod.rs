@@ -8,7 +8,7 @@ use std::sync::Arc;
 use shortbox::config::Config;
 use shortbox::engine::Hub;
 use shortbox::engine::clock::{Clock, ManualClock};
-use shortbox::engine::router::{DispatchJob, Router};
+use shortbox::engine::router::{DispatchJob, InboundCommand, Router};
 use shortbox::engine::store::{SqliteRead, SqliteStore};
 use tokio::sync::mpsc;
 
@@ -20,6 +20,8 @@ pub struct RouterRig {
     /// A reader on the same store, as the engine's API uses.
     pub reader: SqliteRead,
     pub dir: tempfile::TempDir,
+    /// Inbound messages made so far (numbers their carrier ids).
+    inbound: u64,
 }
 
 impl RouterRig {
@@ -45,6 +47,20 @@ impl RouterRig {
             clock,
             reader,
             dir,
+            inbound: 0,
+        }
+    }
+
+    /// An inbound message from the simulated carrier, with a carrier id of its own.
+    pub fn inbound_command(&mut self, from: &str, to: &str, body: &str) -> InboundCommand {
+        self.inbound += 1;
+        InboundCommand {
+            carrier: "sim".into(),
+            carrier_id: format!("in-{}", self.inbound),
+            from: from.into(),
+            to: to.into(),
+            body: body.into(),
+            name: None,
         }
     }
 
