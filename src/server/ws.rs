@@ -19,6 +19,13 @@ use super::conn::Conn;
 use super::{AppState, auth, error_response, session, unauthorized};
 use crate::protocol::{MAX_CLIENT_FRAME, SUBPROTOCOL};
 
+/// How much a session reads from its socket at a time. The WebSocket library zero-fills this
+/// much of its buffer before every read, including the reads that find nothing, and a session
+/// tries one each time it wakes to send events; its default of 128 KiB made that zeroing 6 % of
+/// the engine's network threads at 10 000 msg/s (docs/benchmarks.md, sixth series). Client
+/// frames are small; a larger one still arrives whole, the buffer grows to its length.
+const READ_BUFFER: usize = 8 * 1024;
+
 pub(super) async fn upgrade(
     State(state): State<AppState>,
     conn: Conn,
@@ -58,6 +65,7 @@ pub(super) async fn upgrade(
         }
     };
     let mut ws = ws
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME);
     if !offered.is_empty() {
