@@ -61,6 +61,11 @@ enum Cmd {
         /// Bisection steps between the last pass and the first failure.
         #[arg(long, default_value_t = 2)]
         refine: u32,
+        /// Runs at each rate: the rate passes if no run lost, duplicated or refused anything
+        /// or fell behind, and the *median* p99 is within the bound (one disturbed run on a
+        /// shared machine then does not end the search; 1: every run decides alone).
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
     },
     /// B2: durable ack cost. The same load with the data on disk (fsync) and on tmpfs (fsync
     /// is free), alternated; ack and end-to-end p99 compared.
@@ -263,7 +268,14 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             max_rate,
             p99_ms,
             refine,
-        } => saturate(&load, from, step, max_rate, p99_ms, refine).await?,
+            runs,
+        } => {
+            let bound = Bound {
+                p99_ms,
+                runs: runs.max(1),
+            };
+            saturate(&load, from, step, max_rate, bound, refine).await?
+        }
         Cmd::B2 {
             load,
             rate,
@@ -363,20 +375,57 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a rate must show to pass in [`saturate`].
+struct Bound {
+    p99_ms: f64,
+    runs: usize,
+}
+
+impl Bound {
+    /// Runs the load `runs` times at `rate`; returns whether it passed and the run whose p99
+    /// is the median (the only run when `runs` is 1).
+    async fn try_rate(&self, load: &LoadOpts, rate: f64) -> anyhow::Result<(bool, LoadResult)> {
+        let mut results = Vec::with_capacity(self.runs);
+        for i in 0..self.runs {
+            let label = if self.runs == 1 {
+                format!("saturate {rate:.0}/s")
+            } else {
+                format!("saturate {rate:.0}/s run {}", i + 1)
+            };
+            results.push(one(&load.spec(&label, rate)).await?);
+        }
+        let (passed, sound, middle) = bench::report::judge(results, self.p99_ms);
+        if self.runs > 1 {
+            eprintln!(
+                "saturate {rate:.0}/s: median p99 {:.2} ms of {} runs{}",
+                middle.e2e.p99_ms,
+                self.runs,
+                if sound {
+                    ""
+                } else {
+                    "; a run lost, refused or fell behind"
+                }
+            );
+        }
+        Ok((passed, middle))
+    }
+}
+
 async fn saturate(
     load: &LoadOpts,
     from: f64,
     step: f64,
     max_rate: f64,
-    p99_ms: f64,
+    bound: Bound,
     refine: u32,
 ) -> anyhow::Result<()> {
+    let p99_ms = bound.p99_ms;
     let mut best: Option<LoadResult> = None;
     let mut failed_at = None;
     let mut rate = from;
     while rate <= max_rate {
-        let r = one(&load.spec(&format!("saturate {rate:.0}/s"), rate)).await?;
-        if r.passes(p99_ms) {
+        let (passed, r) = bound.try_rate(load, rate).await?;
+        if passed {
             best = Some(r);
             rate += step;
         } else {
@@ -391,8 +440,8 @@ async fn saturate(
             if mid <= pass || mid >= fail {
                 break;
             }
-            let r = one(&load.spec(&format!("saturate {mid:.0}/s"), mid)).await?;
-            if r.passes(p99_ms) {
+            let (passed, r) = bound.try_rate(load, mid).await?;
+            if passed {
                 pass = mid;
                 best = Some(r);
             } else {
@@ -404,13 +453,19 @@ async fn saturate(
     let summary = serde_json::json!({
         "saturation_rate": best.as_ref().map(|b| b.offered_rate),
         "p99_bound_ms": p99_ms,
+        "runs_per_rate": bound.runs,
         "first_failing_rate": failed_at,
         "at_saturation": best,
     });
     let human = match &best {
         Some(b) => format!(
-            "B1 saturation: {:.0} msg/s is the highest rate with p99 ≤ {p99_ms} ms and nothing lost (p99 {:.2} ms, {:.3} CPU-s/1000 msg); first failure at {}",
+            "B1 saturation: {:.0} msg/s is the highest rate with {}p99 ≤ {p99_ms} ms and nothing lost (p99 {:.2} ms, {:.3} CPU-s/1000 msg); first failure at {}",
             b.offered_rate,
+            if bound.runs > 1 {
+                format!("a median (of {} runs) ", bound.runs)
+            } else {
+                String::new()
+            },
             b.e2e.p99_ms,
             b.cpu_s_per_1000,
             failed_at.map_or("none up to the maximum".into(), |f| format!("{f:.0}/s"))
