@@ -275,10 +275,22 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // An existing store is being upgraded: on a large one this can take a while (building
+        // an index over millions of messages), so say so before and after.
+        let started = std::time::Instant::now();
+        if version > 0 {
+            tracing::info!(
+                "upgrading the store to schema version {} (on a large store this can take a minute)",
+                i + 1
+            );
+        }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
+        if version > 0 {
+            tracing::info!(took = ?started.elapsed(), "store upgraded to schema version {}", i + 1);
+        }
     }
     Ok(())
 }
