@@ -556,6 +556,24 @@ fn sqlite_upgrades_a_first_schema_database_without_loss() {
     let (_store, read) = sqlite(dir.path());
     let c = read.conversations_by_id("c1").unwrap().unwrap();
     assert_eq!(c.last_message.unwrap().body, "SHOES size 9?");
+    let history: Vec<String> = read
+        .history("c1", None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(history, ["m1"]);
+    // The history came from the listed entries the upgrade wrote, up to the mark it set.
+    let conn = rusqlite::Connection::open(dir.path().join("shortbox.db")).unwrap();
+    let listed: (i64, String) = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM conversation_messages WHERE conversation = 'c1'), \
+             (SELECT value FROM marks WHERE name = 'conversation_messages')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(listed, (1, "m1".to_string()));
     let events = read.read_events("tenant:acme", 0, 10).unwrap();
     assert_eq!(
         (events.len(), events[0].seq, events[0].data.as_str()),
@@ -612,4 +630,172 @@ fn sqlite_hot_queries_use_their_indexes() {
         "plan: {p}"
     );
     assert!(!p.contains("TEMP B-TREE"), "no sort: {p}");
+}
+
+/// What `conversation_messages`, written behind by a sweep, must still give at every moment:
+/// each conversation's history and unread count exactly as if every message were listed at
+/// once — while rounds are half done, after a restart that left entries unwritten, with ids
+/// from a clock set back, and with messages moved to a conversation after they were stored.
+mod conversation_index {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Messages in one commit: (conversation index or none, inbound, from a clock set back).
+        Batch(Vec<(Option<u8>, bool, bool)>),
+        /// Message number (modulo those stored) moves to a conversation.
+        Assign(usize, u8),
+        Reopen,
+        /// Commits with nothing in them, letting the sweep go on.
+        Idle(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => prop::collection::vec((prop::option::weighted(0.9, 0u8..6), any::<bool>(), prop::bool::weighted(0.1)), 1..8)
+                .prop_map(Op::Batch),
+            1 => (any::<usize>(), 0u8..6).prop_map(|(i, c)| Op::Assign(i, c)),
+            1 => Just(Op::Reopen),
+            2 => (1u8..6).prop_map(Op::Idle),
+        ]
+    }
+
+    /// id → (conversation, inbound), as the store must show them.
+    type Model = BTreeMap<String, (Option<String>, bool)>;
+
+    fn check(read: &dyn StoreRead, store: &mut SqliteStore, model: &Model) {
+        for c in 0..6u8 {
+            let conv = format!("c{c}");
+            let ids: Vec<String> = model
+                .iter()
+                .filter(|(_, (mc, _))| mc.as_deref() == Some(&conv))
+                .map(|(id, _)| id.clone())
+                .collect();
+            let got: Vec<String> = read
+                .history(&conv, None, 1000)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            assert_eq!(got, ids, "history of {conv}");
+            let last3: Vec<String> = read
+                .history(&conv, None, 3)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            assert_eq!(
+                last3,
+                ids[ids.len().saturating_sub(3)..],
+                "newest 3 of {conv}"
+            );
+            if let Some(mid) = ids.get(ids.len() / 2) {
+                let got: Vec<String> = read
+                    .history(&conv, Some(mid), 2)
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
+                let below: Vec<String> = ids.iter().filter(|i| *i < mid).cloned().collect();
+                assert_eq!(
+                    got,
+                    below[below.len().saturating_sub(2)..],
+                    "2 before {mid} in {conv}"
+                );
+                let unread = model
+                    .iter()
+                    .filter(|(id, (mc, inb))| mc.as_deref() == Some(&conv) && *inb && *id > mid)
+                    .count() as u32;
+                assert_eq!(
+                    store.unread_after(&conv, mid).unwrap(),
+                    unread,
+                    "unread after {mid} in {conv}"
+                );
+            }
+        }
+    }
+
+    fn run(ops: Vec<Op>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let mut read = store.reader(1).unwrap();
+        let mut model = Model::new();
+        let mut next = 1_000_000u64;
+        let mut back = 999_999u64;
+        for op in ops {
+            match op {
+                Op::Batch(msgs) => {
+                    let mut writes = Vec::new();
+                    for (c, inbound, set_back) in msgs {
+                        let id = if set_back {
+                            back -= 1;
+                            format!("{back:08}")
+                        } else {
+                            next += 1;
+                            format!("{next:08}")
+                        };
+                        let conv = c.map(|c| format!("c{c}"));
+                        let dir = if inbound {
+                            Direction::In
+                        } else {
+                            Direction::Out
+                        };
+                        let m = message(
+                            &id,
+                            conv.as_deref(),
+                            conv.as_ref().map(|_| "acme"),
+                            dir,
+                            "hi",
+                        );
+                        writes.push(Write::Message(Box::new(m), MessageExtra::default()));
+                        model.insert(id, (conv, inbound));
+                    }
+                    store.apply(&writes).unwrap();
+                }
+                Op::Assign(i, c) => {
+                    if model.is_empty() {
+                        continue;
+                    }
+                    let id = model.keys().nth(i % model.len()).unwrap().clone();
+                    let conv = format!("c{c}");
+                    store
+                        .apply(&[Write::MessageAssigned {
+                            id: id.clone(),
+                            tenant: "acme".into(),
+                            conversation: conv.clone(),
+                        }])
+                        .unwrap();
+                    model.get_mut(&id).unwrap().0 = Some(conv);
+                }
+                Op::Reopen => {
+                    drop(read);
+                    drop(store);
+                    store = SqliteStore::open(dir.path()).unwrap();
+                    read = store.reader(1).unwrap();
+                }
+                Op::Idle(n) => {
+                    for _ in 0..n {
+                        // A write that touches no message: the sweep still takes its step.
+                        store
+                            .apply(&[Write::Subscriber {
+                                e164: "+14155550101".into(),
+                                country: "US".into(),
+                            }])
+                            .unwrap();
+                    }
+                }
+            }
+            check(&read, &mut store, &model);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn history_and_unread_match_every_message_listed_at_once(ops in prop::collection::vec(op(), 1..40)) {
+            run(ops);
+        }
+    }
 }

@@ -4,6 +4,7 @@
 //! writer's [`Store`]; `write.rs` turns each [`Write`] into SQL; `read.rs` is the readers'
 //! pool; `rows.rs` maps rows to protocol objects.
 
+mod conv_index;
 mod read;
 mod rows;
 mod write;
@@ -33,6 +34,8 @@ pub struct SqliteStore {
     /// Checkpoints the writer had to run itself (the checkpointer did not catch up in time).
     writer_checkpoints: u64,
     checkpointer: Checkpointer,
+    /// The entries of `conversation_messages` still to be written.
+    conv_index: conv_index::ConvIndex,
 }
 
 /// Copies the WAL back into the database from its own connection and thread, so that the
@@ -222,6 +225,7 @@ impl SqliteStore {
         // After `wal_autocheckpoint=0`, which would replace it.
         conn.wal_hook(Some(record_wal_frames));
         migrate(&mut conn)?;
+        let conv_index = conv_index::ConvIndex::load(&conn)?;
         let checkpointer = Checkpointer::start(&path)?;
         Ok(SqliteStore {
             conn,
@@ -229,6 +233,7 @@ impl SqliteStore {
             wal_restart_pages: WAL_RESTART_PAGES,
             writer_checkpoints: 0,
             checkpointer,
+            conv_index,
         })
     }
 
@@ -301,10 +306,30 @@ impl Store for SqliteStore {
             return Ok(());
         }
         let tx = self.conn.transaction()?;
-        for w in writes {
-            write_one(&tx, w)?;
+        let index = &mut self.conv_index;
+        let done = (|| {
+            for w in writes {
+                if let Write::MessageAssigned {
+                    id, conversation, ..
+                } = w
+                {
+                    index.moving(&tx, id, conversation)?;
+                }
+                write_one(&tx, w)?;
+                if let Write::Message(m, _) = w
+                    && let Some(conversation) = &m.conversation
+                {
+                    index.added(&tx, conversation, &m.id)?;
+                }
+            }
+            index.step(&tx)?;
+            tx.commit()
+        })();
+        if let Err(e) = done {
+            // Rolled back: what the index holds in memory is read again from the store.
+            self.conv_index = conv_index::ConvIndex::load(&self.conn)?;
+            return Err(e.into());
         }
-        tx.commit()?;
         let frames = WAL_FRAMES.get();
         if frames >= 2 * self.wal_restart_pages {
             // The checkpointer did not get the WAL restarted in time: copy the rest between
@@ -461,7 +486,7 @@ impl Store for SqliteStore {
     fn unread_after(&mut self, conversation: &str, after: &str) -> Result<u32, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT COUNT(*) FROM messages WHERE conversation = ?1 AND direction = 'in' AND id > ?2")?
+            .prepare_cached(conv_index::UNREAD_AFTER_SQL)?
             .query_row(params![conversation, after], |r| r.get(0))?)
     }
 

@@ -184,12 +184,15 @@ impl StoreRead for SqliteRead {
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation = ?1 AND (?2 IS NULL OR id < ?2) \
-                 ORDER BY id DESC LIMIT ?3"
+            let mut st = c.prepare_cached(&super::conv_index::history_sql(
+                MESSAGE_COLUMNS,
+                before.is_some(),
             ))?;
             let mut items: Vec<Message> = st
-                .query_map(params![conversation, before, limit as i64], message_from_row)?
+                .query_map(
+                    params![conversation, before, limit as i64],
+                    message_from_row,
+                )?
                 .collect::<Result<_, _>>()?;
             items.reverse();
             Ok(items)
