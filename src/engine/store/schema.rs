@@ -244,5 +244,8 @@ CREATE TABLE marks (
 ) WITHOUT ROWID;
 INSERT INTO marks (name, value)
     VALUES ('conversation_messages', COALESCE((SELECT MAX(id) FROM messages), ''));
+-- The messages after the mark are found from this narrow index, keyed by id (every entry is
+-- appended at its end: one page per commit); whole rows were ~9 MB to read at 10 000 msg/s.
+CREATE INDEX messages_listed_by_id ON messages (id, conversation) WHERE conversation IS NOT NULL;
 "#,
 ];

@@ -211,13 +211,10 @@ pub(super) fn history_sql(columns: &str, before: bool) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let (below, below_c) = if before {
-        (" AND id < ?2", " AND c.id < ?2")
-    } else {
-        ("", "")
-    };
+    let below_c = if before { " AND c.id < ?2" } else { "" };
     format!(
-        "SELECT {columns} FROM messages WHERE id > {MARK_SQL} AND conversation = ?1{below} \
+        "SELECT {qualified} FROM messages c INDEXED BY messages_listed_by_id JOIN messages m ON m.id = c.id \
+         WHERE c.id > {MARK_SQL} AND c.conversation = ?1{below_c} \
          UNION ALL \
          SELECT {qualified} FROM conversation_messages c JOIN messages m ON m.id = c.id \
          WHERE c.conversation = ?1 AND c.id <= {MARK_SQL}{below_c} \
@@ -227,8 +224,9 @@ pub(super) fn history_sql(columns: &str, before: bool) -> String {
 
 /// Inbound messages of `?1` with an id after `?2`.
 pub(super) const UNREAD_AFTER_SQL: &str = "SELECT \
-     (SELECT COUNT(*) FROM messages WHERE id > MAX(?2, (SELECT value FROM marks WHERE name = 'conversation_messages')) \
-       AND conversation = ?1 AND direction = 'in') \
+     (SELECT COUNT(*) FROM messages c INDEXED BY messages_listed_by_id JOIN messages m ON m.id = c.id \
+       WHERE c.id > MAX(?2, (SELECT value FROM marks WHERE name = 'conversation_messages')) \
+       AND c.conversation = ?1 AND m.direction = 'in') \
    + (SELECT COUNT(*) FROM conversation_messages c JOIN messages m ON m.id = c.id \
        WHERE c.conversation = ?1 AND c.id > ?2 AND c.id <= (SELECT value FROM marks WHERE name = 'conversation_messages') \
        AND m.direction = 'in')";
@@ -260,7 +258,10 @@ mod tests {
                 &history_sql(super::super::rows::MESSAGE_COLUMNS, before),
             );
             assert!(p.contains("MERGE (UNION ALL)"), "{p}");
-            assert!(p.contains("SEARCH messages USING PRIMARY KEY (id>?"), "{p}");
+            assert!(
+                p.contains("SEARCH c USING COVERING INDEX messages_listed_by_id (id>?"),
+                "{p}"
+            );
             assert!(
                 p.contains("SEARCH c USING PRIMARY KEY (conversation=? AND id<?)"),
                 "{p}"
@@ -269,7 +270,7 @@ mod tests {
         }
         let p = plan(&conn, UNREAD_AFTER_SQL);
         assert!(
-            p.contains("SEARCH messages USING PRIMARY KEY (id>?)"),
+            p.contains("SEARCH c USING COVERING INDEX messages_listed_by_id (id>?)"),
             "{p}"
         );
         assert!(
