@@ -2,8 +2,8 @@
 //! SQLite runs it now; a PostgreSQL store adds one line at the bottom.
 
 use shortbox::engine::store::{
-    AgentRow, ConversationExtra, ConversationQuery, InboundOrigin, MessageExtra, SqliteStore,
-    Store, StoreRead, StoredEvent, Write,
+    AgentRow, ConversationExtra, ConversationQuery, InboundOrigin, MessageExtra, SqliteRead,
+    SqliteStore, Store, StoreRead, StoredEvent, Write,
 };
 use shortbox::protocol::{
     Attribution, AttributionState, CodeKind, ConsentState, Conversation, ConversationStatus,
@@ -665,7 +665,13 @@ mod conversation_index {
     /// id → (conversation, inbound), as the store must show them.
     type Model = BTreeMap<String, (Option<String>, bool)>;
 
-    fn check(read: &dyn StoreRead, store: &mut SqliteStore, model: &Model) {
+    fn check(readers: &[&dyn StoreRead], store: &mut SqliteStore, model: &Model) {
+        for read in readers {
+            check_one(*read, store, model);
+        }
+    }
+
+    fn check_one(read: &dyn StoreRead, store: &mut SqliteStore, model: &Model) {
         for c in 0..6u8 {
             let conv = format!("c{c}");
             let ids: Vec<String> = model
@@ -787,7 +793,10 @@ mod conversation_index {
                     }
                 }
             }
-            check(&read, &mut store, &model);
+            // The writer's reader (the newest entries from its memory) and one of another
+            // process (no memory: the narrow index).
+            let alone = SqliteRead::open(&dir.path().join("shortbox.db"), 1).unwrap();
+            check(&[&read, &alone], &mut store, &model);
         }
     }
 

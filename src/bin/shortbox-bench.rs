@@ -97,6 +97,10 @@ enum Cmd {
         conversations: u64,
         #[arg(long, default_value = "target/bench-data")]
         data_root: PathBuf,
+        /// Also read a history page every N ms while writing (alternately with the writer's
+        /// reader and with one of another process), and report their times.
+        #[arg(long)]
+        history_every_ms: Option<u64>,
     },
     /// B4: fan-out to 10 / 100 / 1000 clients of one tenant at a fixed delivery rate.
     B4 {
@@ -289,6 +293,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
             messages,
             conversations,
             data_root,
+            history_every_ms,
         } => {
             std::fs::create_dir_all(&data_root)?;
             let fsync = bench::storage::fsync_probe(&data_root, 200)?;
@@ -308,6 +313,7 @@ async fn run(cmd: Cmd) -> anyhow::Result<()> {
                     messages,
                     Duration::from_secs(seconds),
                     conversations,
+                    history_every_ms.map(Duration::from_millis),
                 )?;
                 emit(&r, &r.human());
             }

@@ -46,6 +46,11 @@ impl Generator {
         }
     }
 
+    /// The conversations made so far.
+    pub fn conversation_ids(&self) -> Vec<String> {
+        self.convs.values().map(|(id, _)| id.clone()).collect()
+    }
+
     /// Appends the writes of message `i` at `ts_ms`: inbound when `inbound`, else an agent's
     /// delivered reply.
     pub fn message(&mut self, i: u64, ts_ms: i64, inbound: bool, writes: &mut Vec<Write>) {
@@ -214,6 +219,11 @@ pub struct StorageResult {
     pub rows_per_s: f64,
     /// Time of one `apply` (one transaction, one fsync), checkpoints included.
     pub commit: Summary,
+    /// With `--history-every-ms`: a history page (50 messages) of a random conversation read
+    /// meanwhile by the writer's own reader (the newest entries from its memory) …
+    pub history_memory: Summary,
+    /// … and by a reader without the writer's memory (another process).
+    pub history_index: Summary,
 }
 
 impl StorageResult {
@@ -226,8 +236,51 @@ impl StorageResult {
             self.messages,
             self.seconds,
             self.commit.line()
-        )
+        ) + &if self.history_memory.count > 0 {
+            format!(
+                "\n         history page while writing: writer's reader {} | other process {}",
+                self.history_memory.line(),
+                self.history_index.line()
+            )
+        } else {
+            String::new()
+        }
     }
+}
+
+/// Reads history pages of the conversations in `ids` every `every` until `stop`, alternating
+/// between the two readers; returns their times (µs).
+fn read_history_meanwhile(
+    every: Duration,
+    memory: shortbox::engine::store::SqliteRead,
+    index: shortbox::engine::store::SqliteRead,
+    ids: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
+    use shortbox::engine::store::StoreRead;
+    let mut hm = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut hi = hm.clone();
+    let mut n = 0u64;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(every);
+        let id = {
+            let ids = ids.lock().unwrap_or_else(|p| p.into_inner());
+            if ids.is_empty() {
+                continue;
+            }
+            ids[rand::random_range(0..ids.len())].clone()
+        };
+        n += 1;
+        let (reader, h) = if n.is_multiple_of(2) {
+            (&memory, &mut hm)
+        } else {
+            (&index, &mut hi)
+        };
+        let t = Instant::now();
+        reader.history(&id, None, 50)?;
+        let _ = h.record((t.elapsed().as_micros() as u64).max(1));
+    }
+    Ok((hm, hi))
 }
 
 /// Writes inbound messages in batches of `batch` for at most `max_messages` or `budget`,
@@ -238,9 +291,25 @@ pub fn storage_run(
     max_messages: u64,
     budget: Duration,
     conversations: u64,
+    history_every: Option<Duration>,
 ) -> anyhow::Result<StorageResult> {
     let mut store = SqliteStore::open(dir)?;
     let mut g = Generator::new(8, conversations);
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers = match history_every {
+        Some(every) => {
+            let (memory, index) = (
+                store.reader(1)?,
+                shortbox::engine::store::SqliteRead::open(store.path(), 1)?,
+            );
+            let (ids, stop) = (ids.clone(), stop.clone());
+            Some(std::thread::spawn(move || {
+                read_history_meanwhile(every, memory, index, ids, stop)
+            }))
+        }
+        None => None,
+    };
     let mut commit = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
     let now = shortbox::engine::clock::now_ms();
     let started = Instant::now();
@@ -257,8 +326,21 @@ pub fn storage_run(
         let t = Instant::now();
         store.apply(&writes)?;
         let _ = commit.record((t.elapsed().as_micros() as u64).max(1));
+        if readers.is_some() && messages % 20_000 < batch as u64 {
+            *ids.lock().unwrap_or_else(|p| p.into_inner()) = g.conversation_ids();
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (history_memory, history_index) = match readers {
+        Some(r) => r
+            .join()
+            .map_err(|_| anyhow::anyhow!("the history reader panicked"))??,
+        None => {
+            let h = Histogram::<u64>::new(3)?;
+            (h.clone(), h)
+        }
+    };
     Ok(StorageResult {
         batch,
         messages,
@@ -267,6 +349,8 @@ pub fn storage_run(
         messages_per_s: messages as f64 / seconds,
         rows_per_s: rows as f64 / seconds,
         commit: Summary::of(&commit),
+        history_memory: Summary::of(&history_memory),
+        history_index: Summary::of(&history_index),
     })
 }
 

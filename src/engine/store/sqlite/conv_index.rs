@@ -19,8 +19,9 @@
 //! An entry at or before the bound a round could still move the mark to (an id from a clock set
 //! back, a message assigned to a conversation later) is written at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -41,6 +42,77 @@ pub(super) struct ConvIndex {
     newest: String,
     /// When the sweep last ran.
     last_step: Option<Instant>,
+    /// The entries after the mark, for this writer's readers.
+    recent: Arc<Mutex<Recent>>,
+    /// The mark this commit moves from, if it moves it: the readers' floor once committed.
+    moved_from: Option<String>,
+}
+
+/// The writer's newest entries, shared with its readers, so that a history page does not
+/// read every message after the mark (2.9 ms at the median at 10 000 msg/s; from memory a few
+/// point lookups). It holds every entry with an id after `floor`, which trails the mark by one
+/// round: a reader whose snapshot saw the previous mark still finds everything it needs.
+/// Entries are added before their commit and a moved message stays listed under its old
+/// conversation until the floor passes it, so the memory may hold more than a reader's
+/// snapshot: each id is checked against the snapshot. A reader whose mark is older than the
+/// floor (its snapshot is two rounds old) reads the narrow index instead.
+#[derive(Default)]
+pub(super) struct Recent {
+    /// Every entry with an id after this one is listed (None: nothing is known).
+    floor: Option<String>,
+    by_conversation: HashMap<String, BTreeSet<String>>,
+}
+
+impl Recent {
+    /// The ids listed under `conversation` after `mark` and before `before`, newest first;
+    /// None if the memory may lack some of them.
+    pub(super) fn after(
+        &self,
+        conversation: &str,
+        mark: &str,
+        before: Option<&str>,
+    ) -> Option<Vec<String>> {
+        let floor = self.floor.as_deref()?;
+        if mark < floor {
+            return None;
+        }
+        let Some(ids) = self.by_conversation.get(conversation) else {
+            return Some(Vec::new());
+        };
+        if before.is_some_and(|b| b <= mark) {
+            return Some(Vec::new()); // (a range from above its end would panic)
+        }
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        Some(
+            ids.range::<str, _>((Bound::Excluded(mark), upper))
+                .rev()
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn list(&mut self, conversation: &str, id: &str) {
+        if self.floor.as_deref().is_some_and(|f| id > f) {
+            self.by_conversation
+                .entry(conversation.to_string())
+                .or_default()
+                .insert(id.to_string());
+        }
+    }
+
+    /// Forgets what no reader can need any more.
+    fn raise_floor(&mut self, floor: String) {
+        self.by_conversation.retain(|_, ids| {
+            *ids = ids.split_off(&floor);
+            ids.remove(&floor);
+            !ids.is_empty()
+        });
+        self.floor = Some(floor);
+    }
+}
+
+pub(super) fn lock(recent: &Mutex<Recent>) -> MutexGuard<'_, Recent> {
+    recent.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 struct Round {
@@ -62,12 +134,18 @@ impl ConvIndex {
             .optional()?
             .unwrap_or_default();
         let mut pending: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut recent = Recent {
+            floor: Some(mark.clone()),
+            ..Recent::default()
+        };
         let mut st = conn.prepare(
             "SELECT conversation, id FROM messages WHERE id > ?1 AND conversation IS NOT NULL ORDER BY id",
         )?;
         let mut rows = st.query([&mark])?;
         while let Some(r) = rows.next()? {
-            pending.entry(r.get(0)?).or_default().push(r.get(1)?);
+            let (conversation, id): (String, String) = (r.get(0)?, r.get(1)?);
+            recent.list(&conversation, &id);
+            pending.entry(conversation).or_default().push(id);
         }
         let newest: Option<String> =
             conn.query_row("SELECT MAX(id) FROM messages", [], |r| r.get(0))?;
@@ -77,7 +155,70 @@ impl ConvIndex {
             round: None,
             newest: newest.unwrap_or_default(),
             last_step: None,
+            recent: Arc::new(Mutex::new(recent)),
+            moved_from: None,
         })
+    }
+
+    /// Inbound messages of `conversation` with an id after `after`, as the writer sees the
+    /// store: the entries up to the mark from the table, the newer ones from memory (exact for
+    /// the writer: everything after the mark is listed), each checked in `messages`.
+    pub(super) fn unread_after(
+        &self,
+        conn: &Connection,
+        conversation: &str,
+        after: &str,
+    ) -> rusqlite::Result<u32> {
+        let from = after.max(self.mark.as_str());
+        let listed = lock(&self.recent).after(conversation, from, None);
+        let Some(ids) = listed else {
+            // Not expected (the writer's mark is never below the memory's floor); the index
+            // gives the same answer, slower.
+            return conn
+                .prepare_cached(UNREAD_AFTER_SQL)?
+                .query_row(params![conversation, after], |r| r.get(0));
+        };
+        let mut newer = 0;
+        let mut st = conn.prepare_cached(
+            "SELECT 1 FROM messages WHERE id = ?1 AND conversation = ?2 AND direction = 'in'",
+        )?;
+        for id in ids {
+            if st.exists(params![id, conversation])? {
+                newer += 1;
+            }
+        }
+        let listed: u32 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM conversation_messages c JOIN messages m ON m.id = c.id \
+                 WHERE c.conversation = ?1 AND c.id > ?2 AND c.id <= ?3 AND m.direction = 'in'",
+            )?
+            .query_row(params![conversation, after, self.mark], |r| r.get(0))?;
+        Ok(listed + newer)
+    }
+
+    /// What the readers share.
+    pub(super) fn recent(&self) -> Arc<Mutex<Recent>> {
+        self.recent.clone()
+    }
+
+    /// After a failed commit: reads everything again, in the memory the readers already share.
+    pub(super) fn reload(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let fresh = ConvIndex::load(conn)?;
+        let recent = std::mem::take(&mut *lock(&fresh.recent));
+        *lock(&self.recent) = recent;
+        let shared = self.recent.clone();
+        *self = ConvIndex {
+            recent: shared,
+            ..fresh
+        };
+        Ok(())
+    }
+
+    /// The commit went through: a mark it moved becomes the readers' floor's next value.
+    pub(super) fn committed(&mut self) {
+        if let Some(from) = self.moved_from.take() {
+            lock(&self.recent).raise_floor(from);
+        }
     }
 
     /// Ids up to this one may be covered by the mark before a later round writes them: their
@@ -96,6 +237,7 @@ impl ConvIndex {
         if id > self.newest.as_str() {
             self.newest = id.to_string();
         }
+        lock(&self.recent).list(conversation, id);
         if id <= self.write_through_up_to() {
             insert(tx, conversation, id)?;
         } else {
@@ -181,7 +323,7 @@ impl ConvIndex {
                  ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             )?
             .execute(params![MARK, top])?;
-            self.mark = top;
+            self.moved_from = Some(std::mem::replace(&mut self.mark, top));
         }
         Ok(())
     }
@@ -195,35 +337,48 @@ fn insert(tx: &Transaction, conversation: &str, id: &str) -> rusqlite::Result<()
     Ok(())
 }
 
-/// The mark, inside a statement (one snapshot with the rest of it).
-const MARK_SQL: &str = "(SELECT value FROM marks WHERE name = 'conversation_messages')";
+/// The mark, read first in a history page's transaction.
+pub(super) const MARK_VALUE_SQL: &str =
+    "SELECT value FROM marks WHERE name = 'conversation_messages'";
 
-/// A page of a conversation's history, newest first: `?1` conversation, `?3` limit, and with
-/// `before`, `?2` the id to stay below. `columns` are the message's columns, unqualified.
-pub(super) fn history_sql(columns: &str, before: bool) -> String {
-    // `c.id`, not `m.id`, for the id: the planner then sees that the entries' key order is
-    // the order asked for, and merges the two parts without sorting either.
-    let qualified = columns
+/// `columns` (a message's, unqualified) as selected from `messages m` joined to entries `c`.
+/// `c.id`, not `m.id`, for the id: the planner then sees that the entries' key order is the
+/// order asked for, and reads them newest first without sorting.
+fn qualified(columns: &str) -> String {
+    columns
         .split(", ")
         .map(|c| match c.trim() {
             "id" => "c.id".to_string(),
             c => format!("m.{c}"),
         })
         .collect::<Vec<_>>()
-        .join(", ");
-    let below_c = if before { " AND c.id < ?2" } else { "" };
+        .join(", ")
+}
+
+/// The messages of conversation `?1` after the mark `?4` (below `?2` with `before`), newest
+/// first, at most `?3`: from the narrow index, when the writer's memory cannot say.
+pub(super) fn tail_sql(columns: &str, before: bool) -> String {
+    let below = if before { " AND c.id < ?2" } else { "" };
     format!(
-        "SELECT {qualified} FROM messages c INDEXED BY messages_listed_by_id JOIN messages m ON m.id = c.id \
-         WHERE c.id > {MARK_SQL} AND c.conversation = ?1{below_c} \
-         UNION ALL \
-         SELECT {qualified} FROM conversation_messages c JOIN messages m ON m.id = c.id \
-         WHERE c.conversation = ?1 AND c.id <= {MARK_SQL}{below_c} \
-         ORDER BY 1 DESC LIMIT ?3"
+        "SELECT {} FROM messages c INDEXED BY messages_listed_by_id JOIN messages m ON m.id = c.id \
+         WHERE c.id > ?4 AND c.conversation = ?1{below} ORDER BY c.id DESC LIMIT ?3",
+        qualified(columns)
     )
 }
 
-/// Inbound messages of `?1` with an id after `?2`.
-pub(super) const UNREAD_AFTER_SQL: &str = "SELECT \
+/// The listed entries of conversation `?1` up to the mark `?4` (below `?2` with `before`),
+/// newest first, at most `?3`.
+pub(super) fn listed_sql(columns: &str, before: bool) -> String {
+    let below = if before { " AND c.id < ?2" } else { "" };
+    format!(
+        "SELECT {} FROM conversation_messages c JOIN messages m ON m.id = c.id \
+         WHERE c.conversation = ?1 AND c.id <= ?4{below} ORDER BY c.id DESC LIMIT ?3",
+        qualified(columns)
+    )
+}
+
+/// Inbound messages of `?1` with an id after `?2`, from SQL alone.
+const UNREAD_AFTER_SQL: &str = "SELECT \
      (SELECT COUNT(*) FROM messages c INDEXED BY messages_listed_by_id JOIN messages m ON m.id = c.id \
        WHERE c.id > MAX(?2, (SELECT value FROM marks WHERE name = 'conversation_messages')) \
        AND c.conversation = ?1 AND m.direction = 'in') \
@@ -255,12 +410,16 @@ mod tests {
         for before in [false, true] {
             let p = plan(
                 &conn,
-                &history_sql(super::super::rows::MESSAGE_COLUMNS, before),
+                &tail_sql(super::super::rows::MESSAGE_COLUMNS, before),
             );
-            assert!(p.contains("MERGE (UNION ALL)"), "{p}");
             assert!(
                 p.contains("SEARCH c USING COVERING INDEX messages_listed_by_id (id>?"),
                 "{p}"
+            );
+            assert!(!p.contains("TEMP B-TREE") && !p.contains("SCAN"), "{p}");
+            let p = plan(
+                &conn,
+                &listed_sql(super::super::rows::MESSAGE_COLUMNS, before),
             );
             assert!(
                 p.contains("SEARCH c USING PRIMARY KEY (conversation=? AND id<?)"),
@@ -281,5 +440,72 @@ mod tests {
             !p.contains("SCAN messages") && !p.contains("SCAN c "),
             "{p}"
         );
+    }
+
+    fn message(id: &str, conversation: &str) -> crate::engine::store::Write {
+        use crate::protocol::{Direction, Encoding, Message, MessageStatus};
+        crate::engine::store::Write::Message(
+            Box::new(Message {
+                id: id.into(),
+                conversation: Some(conversation.into()),
+                tenant: Some("acme".into()),
+                direction: Direction::In,
+                code: "55123".into(),
+                subscriber: "+14155550101".into(),
+                body: "hi".into(),
+                encoding: Encoding::Gsm7,
+                segments: 1,
+                cost_micros: 0,
+                status: MessageStatus::Received,
+                created_at: "2026-11-22T10:00:00.000Z".into(),
+                client_msg_id: None,
+                author: None,
+                routed_by: None,
+                evidence: None,
+                error: None,
+                reclaim: false,
+                opt_out_intent: false,
+            }),
+            Default::default(),
+        )
+    }
+
+    /// The memory the readers share lists every entry after the mark *before* the last one
+    /// moved, not only after the current one: a reader whose snapshot still has the previous
+    /// mark must find all it needs there (or be told to read the index). Checked after every
+    /// commit of a run in which rounds end often, against the store itself.
+    #[test]
+    fn the_shared_memory_covers_the_previous_mark() {
+        use crate::engine::store::Store;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = crate::engine::store::SqliteStore::open(dir.path()).unwrap();
+        let mut marks: Vec<String> = vec![String::new()];
+        let mut moves = 0;
+        for n in 0..300u32 {
+            let writes: Vec<_> = (0..1 + n % 3)
+                .map(|k| message(&format!("{:06}", n * 10 + k), &format!("c{}", (n + k) % 4)))
+                .collect();
+            store.apply(&writes).unwrap();
+            let mark = store.conv_index.mark.clone();
+            if marks.last() != Some(&mark) {
+                marks.push(mark);
+                moves += 1;
+            }
+            let previous = &marks[marks.len().saturating_sub(2)];
+            for c in 0..4 {
+                let conversation = format!("c{c}");
+                let truth: Vec<String> = store
+                    .conn
+                    .prepare("SELECT id FROM messages WHERE conversation = ?1 AND id > ?2 ORDER BY id DESC")
+                    .unwrap()
+                    .query_map(params![conversation, previous], |r| r.get(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                let listed = lock(&store.conv_index.recent).after(&conversation, previous, None);
+                assert_eq!(listed, Some(truth), "{conversation} after {previous:?}");
+            }
+        }
+        assert!(moves > 50, "the mark moved only {moves} times");
     }
 }

@@ -239,7 +239,9 @@ impl SqliteStore {
 
     /// A reader on the same database.
     pub fn reader(&self, connections: usize) -> Result<SqliteRead, StoreError> {
-        SqliteRead::open(&self.path, connections)
+        let mut read = SqliteRead::open(&self.path, connections)?;
+        read.recent = Some(self.conv_index.recent());
+        Ok(read)
     }
 
     pub fn path(&self) -> &Path {
@@ -327,9 +329,10 @@ impl Store for SqliteStore {
         })();
         if let Err(e) = done {
             // Rolled back: what the index holds in memory is read again from the store.
-            self.conv_index = conv_index::ConvIndex::load(&self.conn)?;
+            self.conv_index.reload(&self.conn)?;
             return Err(e.into());
         }
+        self.conv_index.committed();
         let frames = WAL_FRAMES.get();
         if frames >= 2 * self.wal_restart_pages {
             // The checkpointer did not get the WAL restarted in time: copy the rest between
@@ -485,9 +488,8 @@ impl Store for SqliteStore {
 
     fn unread_after(&mut self, conversation: &str, after: &str) -> Result<u32, StoreError> {
         Ok(self
-            .conn
-            .prepare_cached(conv_index::UNREAD_AFTER_SQL)?
-            .query_row(params![conversation, after], |r| r.get(0))?)
+            .conv_index
+            .unread_after(&self.conn, conversation, after)?)
     }
 
     /// `seq` grows with time in each stream, so the oldest rows of each stream are read in

@@ -19,6 +19,8 @@ use crate::protocol::{Conversation, Message};
 pub struct SqliteRead {
     pool: Mutex<Vec<Connection>>,
     path: PathBuf,
+    /// The writer's newest entries of `conversation_messages`, when it runs in this process.
+    pub(super) recent: Option<std::sync::Arc<Mutex<super::conv_index::Recent>>>,
 }
 
 impl SqliteRead {
@@ -30,6 +32,7 @@ impl SqliteRead {
         Ok(SqliteRead {
             pool: Mutex::new(pool),
             path: path.to_path_buf(),
+            recent: None,
         })
     }
 
@@ -184,16 +187,61 @@ impl StoreRead for SqliteRead {
         limit: usize,
     ) -> Result<Vec<Message>, StoreError> {
         self.with(|c| {
-            let mut st = c.prepare_cached(&super::conv_index::history_sql(
-                MESSAGE_COLUMNS,
-                before.is_some(),
-            ))?;
-            let mut items: Vec<Message> = st
-                .query_map(
-                    params![conversation, before, limit as i64],
+            // One snapshot for the mark, the messages after it and the entries up to it.
+            let tx = c.unchecked_transaction()?;
+            let mark: String = tx
+                .prepare_cached(super::conv_index::MARK_VALUE_SQL)?
+                .query_row([], |r| r.get(0))?;
+            let listed = self.recent.as_ref().and_then(|recent| {
+                super::conv_index::lock(recent).after(conversation, &mark, before)
+            });
+            let mut items: Vec<Message> = Vec::new();
+            match listed {
+                Some(ids) => {
+                    // From the writer's memory: each id checked against this snapshot.
+                    let mut st = tx.prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND conversation = ?2"
+                    ))?;
+                    for id in ids {
+                        if items.len() >= limit {
+                            break;
+                        }
+                        if let Some(m) = st
+                            .query_row(params![id, conversation], message_from_row)
+                            .optional()?
+                        {
+                            items.push(m);
+                        }
+                    }
+                }
+                None => {
+                    let mut st = tx.prepare_cached(&super::conv_index::tail_sql(
+                        MESSAGE_COLUMNS,
+                        before.is_some(),
+                    ))?;
+                    let rows = st.query_map(
+                        params![conversation, before, limit as i64, mark],
+                        message_from_row,
+                    )?;
+                    for m in rows {
+                        items.push(m?);
+                    }
+                }
+            }
+            if items.len() < limit {
+                let mut st = tx.prepare_cached(&super::conv_index::listed_sql(
+                    MESSAGE_COLUMNS,
+                    before.is_some(),
+                ))?;
+                let rows = st.query_map(
+                    params![conversation, before, (limit - items.len()) as i64, mark],
                     message_from_row,
-                )?
-                .collect::<Result<_, _>>()?;
+                )?;
+                for m in rows {
+                    items.push(m?);
+                }
+            }
+            drop(tx);
             items.reverse();
             Ok(items)
         })
