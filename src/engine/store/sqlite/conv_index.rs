@@ -10,10 +10,12 @@
 //!
 //! The **mark** (`marks.conversation_messages`) is a message id such that every message with an
 //! id up to it has its entry in the table. It moves when a round ends, to the newest id when
-//! the round began (every entry pending then has been written since). Readers take the entries
-//! up to the mark from the table and the messages after it from `messages` itself, whose key is
-//! the id (UUID v7: time order), in one statement: one snapshot, no entry missed or counted
-//! twice. What lies after the mark is at most about two rounds of traffic.
+//! the round began (every entry pending then has been written since). What lies after the mark
+//! is at most about two rounds of traffic. A history page reads, in one read transaction, the
+//! mark, the conversation's messages after it — from the writer's memory ([`Recent`]), each
+//! checked against the snapshot, or else from the narrow index `messages_listed_by_id` (ids
+//! are UUID v7: time order) — and its entries up to the mark from the table: no entry missed
+//! or counted twice.
 //!
 //! At start the entries after the mark are read back from `messages`: a crash loses nothing.
 //! An entry at or before the bound a round could still move the mark to (an id from a clock set
