@@ -413,9 +413,7 @@ fn enter(c: &mut Client, state: &str) {
         }
         "thread top" => {
             app.focus = Focus::Thread;
-            if let Some(t) = app.thread.as_mut() {
-                t.scroll_to_top();
-            }
+            app.thread_to_top();
         }
         "composer" => {
             app.focus = Focus::Thread;

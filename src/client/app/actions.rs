@@ -121,17 +121,28 @@ impl App {
 
     pub(super) fn scroll_thread(&mut self, lines: isize, fx: &mut Vec<Effect>) {
         let width = ui::layout::thread_width(self);
+        let page = ui::layout::thread_page(self);
         let ctx = ui::thread::Measure::new(self, width);
         let Some(t) = self.thread.as_mut() else {
             return;
         };
         let height = |items: &_, i| ctx.item_height(items, i);
         if lines < 0 {
-            if t.scroll_up(lines.unsigned_abs(), height) {
+            if t.scroll_up(lines.unsigned_abs(), page, height) {
                 self.load_older(fx);
             }
         } else {
             t.scroll_down(lines as usize, height);
+        }
+    }
+
+    /// Shows the oldest loaded lines of the open thread at the top of its view.
+    pub fn thread_to_top(&mut self) {
+        let width = ui::layout::thread_width(self);
+        let page = ui::layout::thread_page(self);
+        let ctx = ui::thread::Measure::new(self, width);
+        if let Some(t) = self.thread.as_mut() {
+            t.scroll_to_top(page, |items: &_, i| ctx.item_height(items, i));
         }
     }
 

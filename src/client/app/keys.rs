@@ -382,9 +382,7 @@ impl App {
             KeyCode::PageUp => self.scroll_thread(-(page as isize), fx),
             KeyCode::PageDown => self.scroll_thread(page as isize, fx),
             KeyCode::Home | KeyCode::Char('g') => {
-                if let Some(t) = self.thread.as_mut() {
-                    t.scroll_to_top();
-                }
+                self.thread_to_top();
                 self.load_older(fx);
             }
             KeyCode::End | KeyCode::Char('G') => {

@@ -248,15 +248,27 @@ impl Thread {
 
     /// Scrolls up (towards older) by `lines`, measuring items with `height` (items, index →
     /// lines). Returns true when the top of what is loaded came into reach.
+    /// `page` is the rows the thread is drawn in: once the oldest loaded line is in view it
+    /// stops (scrolling further would only leave rows empty below, and hide the newest).
     pub fn scroll_up(
         &mut self,
         lines: usize,
+        page: usize,
         height: impl Fn(&VecDeque<Item>, usize) -> usize,
     ) -> bool {
-        let Some((mut i, mut hidden)) = self.bottom() else {
+        let Some((start, start_hidden)) = self.bottom() else {
             return true;
         };
+        let (mut i, mut hidden) = (start, start_hidden);
+        // Lines from the oldest loaded one down to the bottom of the view.
+        let mut above = (0..=i)
+            .map(|k| height(&self.items, k))
+            .sum::<usize>()
+            .saturating_sub(hidden);
         for _ in 0..lines {
+            if above <= page {
+                break;
+            }
             if hidden + 1 < height(&self.items, i) {
                 hidden += 1;
             } else if i > 0 {
@@ -265,11 +277,14 @@ impl Thread {
             } else {
                 break;
             }
+            above -= 1;
         }
-        self.scroll = Scroll::Anchored {
-            key: self.items[i].key(),
-            hidden_below: hidden,
-        };
+        if (i, hidden) != (start, start_hidden) {
+            self.scroll = Scroll::Anchored {
+                key: self.items[i].key(),
+                hidden_below: hidden,
+            };
+        }
         i < 20
     }
 
@@ -298,13 +313,25 @@ impl Thread {
         };
     }
 
-    pub fn scroll_to_top(&mut self) {
-        if let Some(first) = self.items.front() {
-            self.scroll = Scroll::Anchored {
-                key: first.key(),
-                hidden_below: 0,
-            };
+    /// Shows the oldest loaded lines at the top of a view of `page` rows (when everything
+    /// fits, the view keeps following the newest).
+    pub fn scroll_to_top(&mut self, page: usize, height: impl Fn(&VecDeque<Item>, usize) -> usize) {
+        let mut lines = 0;
+        for (k, item) in self.items.iter().enumerate() {
+            lines += height(&self.items, k);
+            if lines >= page {
+                self.scroll = if k + 1 == self.items.len() && lines == page {
+                    Scroll::Bottom
+                } else {
+                    Scroll::Anchored {
+                        key: item.key(),
+                        hidden_below: lines - page,
+                    }
+                };
+                return;
+            }
         }
+        self.scroll = Scroll::Bottom;
     }
 
     pub fn is_following(&self) -> bool {
@@ -350,7 +377,7 @@ mod tests {
             .map(|i| inbound(&format!("m{i}"), "c1", "x", &at(10, i)))
             .collect();
         t.take_page(page2, Some("m10".into()), true);
-        t.scroll_up(3, |_, _| 2);
+        t.scroll_up(3, 6, |_, _| 2);
         let before = t.bottom().map(|(i, h)| (t.items()[i].id().to_string(), h));
         let page1: Vec<_> = (0..10)
             .map(|i| inbound(&format!("m{i:02}"), "c1", "x", &at(9, i)))
@@ -388,9 +415,41 @@ mod tests {
         for i in 0..5 {
             t.upsert(inbound(&format!("m{i}"), "c1", "x", &at(10, i)));
         }
-        t.scroll_up(4, |_, _| 2);
+        t.scroll_up(4, 4, |_, _| 2);
         assert!(!t.is_following());
         t.scroll_down(100, |_, _| 2);
         assert!(t.is_following());
+    }
+
+    /// A thread shorter than its view does not scroll: the newest lines never leave it
+    /// (scrolling up used to leave the rows below the anchor empty).
+    #[test]
+    fn a_thread_that_fits_its_view_stays_put() {
+        let mut t = thread();
+        for i in 0..3 {
+            t.upsert(inbound(&format!("m{i}"), "c1", "x", &at(10, i)));
+        }
+        t.scroll_up(5, 10, |_, _| 2);
+        assert!(t.is_following());
+        t.scroll_to_top(10, |_, _| 2);
+        assert!(t.is_following());
+    }
+
+    /// Scrolling up stops with the oldest line at the top of a full view, and the top of a
+    /// longer thread is shown with the view full below it.
+    #[test]
+    fn scrolling_up_stops_at_the_oldest_line_with_the_view_full() {
+        let mut t = thread();
+        for i in 0..10 {
+            t.upsert(inbound(&format!("m{i}"), "c1", "x", &at(10, i)));
+        }
+        t.scroll_up(100, 6, |_, _| 2);
+        // Items 0..=2 fill the 6 rows.
+        assert_eq!(t.bottom(), Some((2, 0)));
+        t.scroll_down(100, |_, _| 2);
+        assert!(t.is_following());
+        t.scroll_to_top(5, |_, _| 2);
+        // 5 rows: items 0, 1 and the first line of 2 (one of its lines hidden below).
+        assert_eq!(t.bottom(), Some((2, 1)));
     }
 }
