@@ -445,31 +445,8 @@ mod tests {
     }
 
     fn message(id: &str, conversation: &str) -> crate::engine::store::Write {
-        use crate::protocol::{Direction, Encoding, Message, MessageStatus};
-        crate::engine::store::Write::Message(
-            Box::new(Message {
-                id: id.into(),
-                conversation: Some(conversation.into()),
-                tenant: Some("acme".into()),
-                direction: Direction::In,
-                code: "55123".into(),
-                subscriber: "+14155550101".into(),
-                body: "hi".into(),
-                encoding: Encoding::Gsm7,
-                segments: 1,
-                cost_micros: 0,
-                status: MessageStatus::Received,
-                created_at: "2026-11-22T10:00:00.000Z".into(),
-                client_msg_id: None,
-                author: None,
-                routed_by: None,
-                evidence: None,
-                error: None,
-                reclaim: false,
-                opt_out_intent: false,
-            }),
-            Default::default(),
-        )
+        let m = crate::client::testing::inbound(id, conversation, "hi", "2026-11-22T10:00:00.000Z");
+        crate::engine::store::Write::Message(Box::new(m), Default::default())
     }
 
     /// The memory the readers share lists every entry after the mark *before* the last one
