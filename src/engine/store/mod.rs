@@ -26,6 +26,14 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot use {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Another engine runs on the same data directory.
+    #[error("{0}")]
+    InUse(String),
 }
 
 /// One durable event.
