@@ -137,6 +137,7 @@ impl Engine {
     ) -> Result<Engine, EngineError> {
         let config = Arc::new(config);
         let dir = data_dir.to_path_buf();
+        let started = std::time::Instant::now();
         let store = tokio::task::spawn_blocking(move || {
             crate::domain::phone::warm();
             SqliteStore::open(&dir)
@@ -149,6 +150,7 @@ impl Engine {
                 .reader(4)
                 .map_err(|e| EngineError::Store(e.to_string()))?,
         );
+        tracing::debug!(took = ?started.elapsed(), "store opened");
         let hub = Hub::new();
         let (dispatch_tx, dispatch_rx) = mpsc::unbounded_channel();
         let traffic = Arc::new(traffic::Traffic::default());
@@ -160,6 +162,7 @@ impl Engine {
             clock,
             traffic.clone(),
         )?;
+        tracing::debug!(took = ?started.elapsed(), "router loaded");
         // Messages still queued at start may have reached their carrier before a crash: the
         // dispatcher reconciles them before anything else.
         let recovered = router.pending_jobs();

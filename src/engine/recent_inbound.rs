@@ -84,6 +84,13 @@ impl RecentInbound {
         }
     }
 
+    /// Makes room for `n` more entries (at most the capacity) at once.
+    pub fn reserve(&mut self, n: usize) {
+        let n = n.min(self.capacity.saturating_sub(self.order.len()));
+        self.ids.reserve(n);
+        self.order.reserve(n);
+    }
+
     pub fn len(&self) -> usize {
         self.order.len()
     }

@@ -175,6 +175,13 @@ impl State {
         for (country, usd) in &config.pricing {
             s.prices.insert(country.clone(), usd_to_micros(*usd));
         }
+        // Sized once: growing these maps entry by entry moves every (large) entry again at
+        // each doubling, into memory the kernel must zero first — most of a start's CPU.
+        s.attribution.reserve(snap.attribution.len());
+        s.conversations.reserve(snap.conversations.len());
+        s.conversation_index.reserve(snap.conversations.len());
+        s.subscribers.reserve(snap.subscribers.len());
+        s.recent_inbound.reserve(snap.recent_inbound.len());
         for (code, subscriber, tenant, since, message) in snap.attribution {
             s.attribution.insert(
                 (code, subscriber),
