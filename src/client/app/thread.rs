@@ -260,11 +260,18 @@ impl Thread {
             return true;
         };
         let (mut i, mut hidden) = (start, start_hidden);
-        // Lines from the oldest loaded one down to the bottom of the view.
-        let mut above = (0..=i)
-            .map(|k| height(&self.items, k))
-            .sum::<usize>()
-            .saturating_sub(hidden);
+        // Lines from the oldest loaded one down to the bottom of the view — counted only as
+        // far as this scroll could need (a thread may hold a million messages): past
+        // `page + lines` the count cannot fall to `page` within `lines` steps.
+        let enough = page + lines;
+        let mut above = 0;
+        for k in (0..=i).rev() {
+            above += height(&self.items, k);
+            if above.saturating_sub(hidden) > enough {
+                break;
+            }
+        }
+        let mut above = above.saturating_sub(hidden);
         for _ in 0..lines {
             if above <= page {
                 break;
@@ -451,5 +458,35 @@ mod tests {
         t.scroll_to_top(5, |_, _| 2);
         // 5 rows: items 0, 1 and the first line of 2 (one of its lines hidden below).
         assert_eq!(t.bottom(), Some((2, 1)));
+    }
+
+    /// Scrolling measures about a page of items, however many are loaded: measuring them
+    /// all made each page up take half a second with 800 000 messages in the thread.
+    #[test]
+    fn scrolling_up_measures_about_a_page_not_the_whole_thread() {
+        let mut t = thread();
+        for n in 0..20_000u32 {
+            t.upsert(inbound(
+                &format!("m{n:06}"),
+                "c1",
+                "hi",
+                &format!(
+                    "2026-11-22T10:{:02}:{:02}.{:03}Z",
+                    n / 60_000 % 60,
+                    n / 1000 % 60,
+                    n % 1000
+                ),
+            ));
+        }
+        let calls = std::cell::Cell::new(0usize);
+        let height = |_: &VecDeque<Item>, _: usize| {
+            calls.set(calls.get() + 1);
+            2
+        };
+        for _ in 0..10 {
+            t.scroll_up(25, 50, height);
+        }
+        assert!(calls.get() < 10 * 200, "{} items measured", calls.get());
+        assert!(!t.is_following());
     }
 }
