@@ -138,13 +138,14 @@ impl Engine {
         let config = Arc::new(config);
         let dir = data_dir.to_path_buf();
         let started = std::time::Instant::now();
-        let store = tokio::task::spawn_blocking(move || {
-            crate::domain::phone::warm();
-            SqliteStore::open(&dir)
-        })
-        .await
-        .map_err(|e| EngineError::Store(e.to_string()))?
-        .map_err(|e| EngineError::Store(e.to_string()))?;
+        // The phone number metadata loads meanwhile (its patterns compile on first use).
+        let _ = std::thread::Builder::new()
+            .name("shortbox-warm".into())
+            .spawn(crate::domain::phone::warm);
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&dir))
+            .await
+            .map_err(|e| EngineError::Store(e.to_string()))?
+            .map_err(|e| EngineError::Store(e.to_string()))?;
         let reader = Arc::new(
             store
                 .reader(4)
