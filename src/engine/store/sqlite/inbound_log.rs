@@ -126,7 +126,7 @@ impl InboundLog {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(super::StoreError::InUse(format!(
-                    "another shortbox engine is running on {} (it holds {}): stop it first, or give this one another --data",
+                    "another shortbox engine is running on {} (it holds {}): stop it, reach it with `shortbox connect`, or give this one another --data",
                     dir.display(),
                     lock_path.display()
                 )));

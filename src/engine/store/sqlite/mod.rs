@@ -892,7 +892,12 @@ mod tests {
         assert_eq!(plain.len(), expected.len(), "stored");
         let missing: Vec<_> = expected.iter().filter(|i| !got.contains(i)).collect();
         assert!(missing.is_empty(), "missing {missing:?}");
-        assert!(got == expected, "{} read, {} stored, order differs", got.len(), expected.len());
+        assert!(
+            got == expected,
+            "{} read, {} stored, order differs",
+            got.len(),
+            expected.len()
+        );
         for (c, _) in &loaded {
             let k = ids.iter().position(|u| u.to_string() == c.id).unwrap();
             assert_eq!(
