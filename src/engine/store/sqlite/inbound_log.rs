@@ -20,14 +20,17 @@
 //! database (`marks.recent_inbound_log`: the file belongs to another store, or the database
 //! was written meanwhile by a process that does not keep the file), is not used: the start
 //! reads the whole window from the index, as it always did, and writes a new file. An id not
-//! greater than the last one (a clock set back) deletes the file; the next start rebuilds it.
+//! greater than the last one (a clock set back) deletes that row in the transaction that
+//! stores it, and nothing more is appended: the next start rebuilds the file.
 //! An entry of the file whose message is no longer stored does no harm: the router confirms
 //! every remembered id against the store before it trusts it.
 //!
 //! Only an engine keeps the file ([`InboundLog::start`] runs from `Store::load`); it holds
 //! `engine.lock` in the data directory while it runs, so that two engines never share one.
-//! The file stays small: once its older half holds only entries past the router's window or
-//! capacity, a background thread copies the newer half to a new file.
+//! The writer thread wakes every [`DRAIN`] to append what was committed meanwhile — not at
+//! every commit, whose thread would otherwise pay for waking it. What a crash leaves unwritten
+//! is read from the index. The file stays small: once its older half holds only entries past
+//! the router's window or capacity, the newer half is copied to a new file.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -50,6 +53,8 @@ const MAGIC: &[u8; 8] = b"SBINLOG1";
 const HEADER: u64 = 24;
 /// Payload length, entry count, CRC.
 const BLOCK_HEADER: usize = 12;
+/// How often the writer thread appends what was committed.
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(100);
 /// Entries per block when a whole set is written at once.
 const CHUNK: usize = 4096;
 /// The file is rewritten once this much of it (and half of it) is no longer needed.
@@ -66,10 +71,12 @@ pub(super) struct InboundLog {
     pending: Vec<u8>,
     pending_count: u32,
     pending_last: Option<String>,
-    /// The newest id appended or pending: every id after it must be greater.
+    /// The newest id committed: every id after it must be greater.
     last: Option<String>,
     nonce: [u8; 16],
-    /// None once the file was given up (an id out of order, the writer gone).
+    /// The transaction in progress untrusts the file (an id out of order).
+    untrusting: bool,
+    /// None once the file is no longer trusted (or the writer is gone): nothing is appended.
     tx: Option<mpsc::Sender<Cmd>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _lock: File,
@@ -77,8 +84,6 @@ pub(super) struct InboundLog {
 
 enum Cmd {
     Append(Block),
-    /// Deletes the file: it can no longer be trusted to hold every entry before its last.
-    Drop,
     #[cfg(test)]
     Sync(mpsc::Sender<()>),
 }
@@ -208,6 +213,7 @@ impl InboundLog {
                 pending_last: None,
                 last,
                 nonce,
+                untrusting: false,
                 tx: Some(tx),
                 thread: Some(thread),
                 _lock: lock,
@@ -218,30 +224,36 @@ impl InboundLog {
         })
     }
 
-    /// An inbound message with a carrier id, written by the transaction in progress.
-    pub(super) fn added(&mut self, id: &str, carrier: &str, carrier_id: &str) {
-        if self.tx.is_none() {
-            return;
+    /// An inbound message with a carrier id, written by the transaction in progress. True if
+    /// that transaction must untrust the file ([`untrust`]): the id is not after the one
+    /// before, so a start reading the index after the file's last entry would miss it.
+    pub(super) fn added(&mut self, id: &str, carrier: &str, carrier_id: &str) -> bool {
+        if self.tx.is_none() || self.untrusting {
+            return false;
         }
         let before = self.pending_last.as_deref().or(self.last.as_deref());
         if before.is_some_and(|b| id <= b) {
             tracing::warn!(
                 id,
                 after = before,
-                "an inbound message id is not after the one before it (was the clock set back?): the recent inbound file is dropped and rebuilt at the next start"
+                "an inbound message id is not after the one before it (was the clock set back?): the recent inbound file is rebuilt at the next start"
             );
-            if let Some(tx) = self.tx.take() {
-                let _ = tx.send(Cmd::Drop);
-            }
-            return;
+            self.untrusting = true;
+            return true;
         }
         encode_entry(&mut self.pending, id, carrier, carrier_id);
         self.pending_count += 1;
         self.pending_last = Some(id.to_string());
+        false
     }
 
     /// The transaction committed: its entries go to the file.
     pub(super) fn committed(&mut self) {
+        if self.untrusting {
+            // The file is no longer trusted: appending to it would be pointless.
+            self.tx = None;
+            self.untrusting = false;
+        }
         if self.pending_count == 0 {
             return;
         }
@@ -264,6 +276,7 @@ impl InboundLog {
 
     /// The transaction rolled back: its entries are forgotten.
     pub(super) fn rolled_back(&mut self) {
+        self.untrusting = false;
         self.pending.clear();
         self.pending_count = 0;
         self.pending_last = None;
@@ -275,6 +288,9 @@ impl InboundLog {
         if let Some(tx) = &self.tx {
             let (done, wait) = mpsc::channel();
             if tx.send(Cmd::Sync(done)).is_ok() {
+                if let Some(t) = &self.thread {
+                    t.thread().unpark();
+                }
                 let _ = wait.recv();
             }
         }
@@ -286,9 +302,17 @@ impl Drop for InboundLog {
         // The writer finishes what it was sent, then the lock is released.
         self.tx = None;
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
+}
+
+/// Makes the file untrusted by the next start, in the transaction `conn` is in: for a write
+/// the file does not get (an id out of order, a process that does not keep the file).
+pub(super) fn untrust(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM marks WHERE name = ?1", [MARK])
+        .map(drop)
 }
 
 /// Every inbound entry with an id after `after`, oldest first.
@@ -554,7 +578,16 @@ impl Writer {
     }
 
     fn run(mut self, rx: mpsc::Receiver<Cmd>, capacity: usize) {
-        while let Ok(cmd) = rx.recv() {
+        loop {
+            let cmd = match rx.try_recv() {
+                Ok(cmd) => cmd,
+                Err(mpsc::TryRecvError::Empty) => {
+                    // Unparked early only to stop, or by a test's sync.
+                    std::thread::park_timeout(DRAIN);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => return,
+            };
             match cmd {
                 Cmd::Append(block) => {
                     if let Err(e) = self.append(block, capacity) {
@@ -563,12 +596,6 @@ impl Writer {
                         // pointless, so the file is given up until the next start.
                         tracing::warn!(path = %self.path.display(), error = %e, "cannot write the recent inbound file; the next start reads the index instead");
                         self.file = None;
-                    }
-                }
-                Cmd::Drop => {
-                    self.file = None;
-                    if let Err(e) = remove_durably(&self.path) {
-                        tracing::error!(path = %self.path.display(), error = %e, "cannot delete the recent inbound file; delete it before the next start");
                     }
                 }
                 #[cfg(test)]
@@ -615,9 +642,7 @@ impl Writer {
     /// Copies the blocks from `start` on into a new file that replaces this one.
     fn compact(&mut self, start: u64) -> std::io::Result<()> {
         let file = self.file.as_mut().expect("compacting an open file");
-        let mut kept = vec![0u8; (self.len - start) as usize];
         file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut kept)?;
         let tmp = self.path.with_extension("log.new");
         let mut next = OpenOptions::new()
             .create(true)
@@ -627,7 +652,14 @@ impl Writer {
             .open(&tmp)?;
         next.write_all(MAGIC)?;
         next.write_all(&self.nonce)?;
-        next.write_all(&kept)?;
+        // File to file: the kernel copies (copy_file_range), no buffer the file's size.
+        let copied = std::io::copy(&mut Read::by_ref(file).take(self.len - start), &mut next)?;
+        if copied != self.len - start {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than what was written to it",
+            ));
+        }
         std::fs::rename(&tmp, &self.path)?;
         let shift = start - HEADER;
         for b in &mut self.blocks {
@@ -637,19 +669,6 @@ impl Writer {
         self.file = Some(next);
         Ok(())
     }
-}
-
-/// Deletes the file so that it stays deleted after a power loss.
-fn remove_durably(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    if let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// CRC-32 (IEEE 802.3, as zlib's).
@@ -839,22 +858,31 @@ mod tests {
     }
 
     /// An id not after the one before (a clock set back) would be missed by a start that
-    /// reads the index after the file's last entry: the file is deleted instead.
+    /// reads the index after the file's last entry: the transaction that stores it also
+    /// untrusts the file — even if the engine dies right after that commit — and nothing is
+    /// appended any more. A transaction that rolls back untrusts nothing.
     #[test]
-    fn an_id_out_of_order_drops_the_file() {
+    fn an_id_out_of_order_untrusts_the_file_in_its_own_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
         store.load(0, 0, 1000).unwrap();
         store.apply(&[inbound(10), inbound(11)]).unwrap();
-        store.apply(&[inbound(5)]).unwrap();
+        // Rolled back (the same id twice): the file stays trusted.
+        assert!(store.apply(&[inbound(5), inbound(5)]).is_err());
+        assert!(nonce_row(&store).is_some());
         store.apply(&[inbound(12)]).unwrap();
-        store.inbound_log.as_ref().unwrap().sync();
-        assert!(!dir.path().join(FILE).exists());
+        store.apply(&[inbound(6)]).unwrap();
+        assert_eq!(nonce_row(&store), None);
+        // Dies at once: whatever the writer thread had not done yet is lost.
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
         let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
         assert_eq!(read.entries, truth(&store, 1000));
         assert_eq!((read.from_file, read.from_index), (0, 4));
+        drop(read);
+        // The start wrote a new file, trusted again.
+        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
+        assert_eq!((read.from_file, read.from_index), (4, 0));
     }
 
     #[test]

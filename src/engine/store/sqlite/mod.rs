@@ -336,19 +336,17 @@ impl Store for SqliteStore {
                         && let (Some(carrier), Some(carrier_id)) =
                             (&extra.carrier, &extra.carrier_id)
                     {
-                        match log.as_deref_mut() {
+                        let untrust = match log.as_deref_mut() {
                             Some(log) => log.added(&m.id, carrier, carrier_id),
-                            None if !self.inbound_unlogged && !unlogged => {
-                                // Written by a process that does not keep the recent inbound
-                                // file (a tool, a generator): the next engine must not trust
-                                // that file to hold everything before its last entry.
-                                tx.execute(
-                                    "DELETE FROM marks WHERE name = 'recent_inbound_log'",
-                                    [],
-                                )?;
-                                unlogged = true;
+                            // Written by a process that does not keep the recent inbound
+                            // file (a tool, a generator): the next engine must not trust
+                            // that file to hold everything before its last entry.
+                            None => {
+                                !self.inbound_unlogged && !std::mem::replace(&mut unlogged, true)
                             }
-                            None => {}
+                        };
+                        if untrust {
+                            inbound_log::untrust(&tx)?;
                         }
                     }
                 }
