@@ -3,9 +3,9 @@
 //!
 //! The router remembers the carrier ids of the last 500 000 inbound messages
 //! (`engine::recent_inbound`) and reads them back at every start. From the narrow index
-//! `messages_in_by_id` that took 4.2–4.5 s of a cold start on a store grown message by message:
-//! the index's pages lie between everyone else's, one random read each (docs/benchmarks.md,
-//! seventh and eighth series). So every commit's new inbound entries are also appended to
+//! `messages_in_by_id` that was most of a 4.2–4.5 s cold start on a store grown message by
+//! message: the index's pages lie between everyone else's, one random read each
+//! (docs/benchmarks.md, seventh and eighth series). So every commit's new inbound entries are also appended to
 //! `recent-inbound.log`, written behind (no fsync: the database stays the only durable
 //! record), and a start reads the file and then, from the index, only what is newer than the
 //! file's last entry.
