@@ -722,7 +722,11 @@ mod tests {
     }
 
     fn inbound(n: u32) -> Write {
-        let m = crate::client::testing::inbound(&id(n), "c1", "hi", "2026-11-22T10:00:00.000Z");
+        inbound_with_id(&id(n), n)
+    }
+
+    fn inbound_with_id(id: &str, n: u32) -> Write {
+        let m = crate::client::testing::inbound(id, "c1", "hi", "2026-11-22T10:00:00.000Z");
         Write::Message(
             Box::new(m),
             MessageExtra {
@@ -769,6 +773,15 @@ mod tests {
         n
     }
 
+    /// Starts the file on the store in `dir` (its engine gone) and checks that the start found
+    /// exactly what the index holds.
+    fn start_checked(dir: &Path) -> (SqliteStore, Started) {
+        let store = SqliteStore::open(dir).unwrap();
+        let read = InboundLog::start(&store.conn, dir, 0, 1000, 1000).unwrap();
+        assert_eq!(read.entries, truth(&store, 1000));
+        (store, read)
+    }
+
     #[test]
     fn crc_is_zlibs() {
         assert_eq!(Crc32::new().update(b"123456789").finish(), 0xCBF4_3926);
@@ -778,9 +791,7 @@ mod tests {
     fn a_start_reads_the_file_and_only_what_is_newer_from_the_index() {
         let dir = tempfile::tempdir().unwrap();
         let n = engine_store(dir.path(), 40);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
-        assert_eq!(read.entries, truth(&store, 1000));
+        let (store, read) = start_checked(dir.path());
         assert_eq!(read.entries.len(), n as usize);
         assert_eq!((read.from_file, read.from_index), (n as usize, 0));
         drop(read);
@@ -875,9 +886,7 @@ mod tests {
         assert_eq!(nonce_row(&store), None);
         // Dies at once: whatever the writer thread had not done yet is lost.
         drop(store);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
-        assert_eq!(read.entries, truth(&store, 1000));
+        let (store, read) = start_checked(dir.path());
         assert_eq!((read.from_file, read.from_index), (0, 4));
         drop(read);
         // The start wrote a new file, trusted again.
@@ -896,9 +905,7 @@ mod tests {
         store.apply(&[inbound(3)]).unwrap();
         store.inbound_log.as_ref().unwrap().sync();
         drop(store);
-        let store = SqliteStore::open(dir.path()).unwrap();
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
-        assert_eq!(read.entries, truth(&store, 1000));
+        let (_, read) = start_checked(dir.path());
         assert_eq!((read.from_file, read.from_index), (2, 0));
     }
 
@@ -948,18 +955,7 @@ mod tests {
                 .to_string()
         };
         for (n, ms) in [(1, 1_000), (2, 2_000), (3, 3_000)] {
-            let m =
-                crate::client::testing::inbound(&v7(ms, n), "c1", "hi", "2026-11-22T10:00:00.000Z");
-            store
-                .apply(&[Write::Message(
-                    Box::new(m),
-                    MessageExtra {
-                        carrier: Some("sim".into()),
-                        carrier_id: Some(format!("SIM-{n}")),
-                        ..Default::default()
-                    },
-                )])
-                .unwrap();
+            store.apply(&[inbound_with_id(&v7(ms, n), n)]).unwrap();
         }
         store.inbound_log.as_ref().unwrap().sync();
         drop(store);
