@@ -97,7 +97,7 @@ struct Block {
 
 /// What [`InboundLog::start`] read.
 pub(super) struct Started {
-    pub log: Option<InboundLog>,
+    pub log: InboundLog,
     /// The recent inbound entries, oldest first, at most the limit asked.
     pub entries: Vec<Entry>,
     /// Where they came from, for the start-up log line.
@@ -106,15 +106,14 @@ pub(super) struct Started {
 }
 
 impl InboundLog {
-    /// Reads the recent inbound entries (the file, then the index after its last entry; or
-    /// the index alone) and starts keeping the file. Takes the data directory's engine lock:
-    /// an error if another engine holds it.
+    /// Reads the newest `limit` recent inbound entries (the file, then the index after its
+    /// last entry; or the index alone) and starts keeping the file, to at least that many.
+    /// Takes the data directory's engine lock: an error if another engine holds it.
     pub(super) fn start(
         conn: &Connection,
         dir: &Path,
         since_ms: i64,
         limit: usize,
-        capacity: usize,
     ) -> Result<Started, super::StoreError> {
         let io = |path: &Path| {
             let path = path.display().to_string();
@@ -204,10 +203,10 @@ impl InboundLog {
         }
         let thread = std::thread::Builder::new()
             .name("shortbox-inbound-log".into())
-            .spawn(move || writer.run(rx, capacity))
+            .spawn(move || writer.run(rx, limit))
             .map_err(io(&path))?;
         Ok(Started {
-            log: Some(InboundLog {
+            log: InboundLog {
                 pending: Vec::new(),
                 pending_count: 0,
                 pending_last: None,
@@ -217,7 +216,7 @@ impl InboundLog {
                 tx: Some(tx),
                 thread: Some(thread),
                 _lock: lock,
-            }),
+            },
             entries,
             from_file,
             from_index,
@@ -777,7 +776,7 @@ mod tests {
     /// exactly what the index holds.
     fn start_checked(dir: &Path) -> (SqliteStore, Started) {
         let store = SqliteStore::open(dir).unwrap();
-        let read = InboundLog::start(&store.conn, dir, 0, 1000, 1000).unwrap();
+        let read = InboundLog::start(&store.conn, dir, 0, 1000).unwrap();
         assert_eq!(read.entries, truth(&store, 1000));
         (store, read)
     }
@@ -796,7 +795,7 @@ mod tests {
         assert_eq!((read.from_file, read.from_index), (n as usize, 0));
         drop(read);
         // A limit below what is stored keeps the newest.
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 7, 7).unwrap();
+        let read = InboundLog::start(&store.conn, dir.path(), 0, 7).unwrap();
         assert_eq!(read.entries, truth(&store, 7));
     }
 
@@ -834,13 +833,13 @@ mod tests {
                     [&nonce, MARK],
                 )
                 .unwrap();
-            let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
+            let read = InboundLog::start(&store.conn, dir.path(), 0, 1000).unwrap();
             assert_eq!(read.entries, expected, "{what}");
             assert_eq!(read.from_file + read.from_index, n, "{what}");
             from_file_seen.insert(read.from_file);
             drop(read);
             // What the start left (cut back, the rest appended) is whole again.
-            let again = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
+            let again = InboundLog::start(&store.conn, dir.path(), 0, 1000).unwrap();
             assert_eq!(again.entries, expected, "{what}, then restarted");
             assert_eq!(again.from_file, n, "{what}, then restarted");
         }
@@ -855,7 +854,7 @@ mod tests {
         let mut store = SqliteStore::open(dir.path()).unwrap();
         store.apply(&[inbound(n + 1)]).unwrap();
         assert_eq!(nonce_row(&store), None);
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
+        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000).unwrap();
         assert_eq!(read.entries, truth(&store, 1000));
         assert_eq!(read.from_file, 0);
         drop(read);
@@ -863,7 +862,7 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         engine_store(other.path(), 3);
         std::fs::copy(other.path().join(FILE), dir.path().join(FILE)).unwrap();
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
+        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000).unwrap();
         assert_eq!(read.entries, truth(&store, 1000));
         assert_eq!(read.from_file, 0);
     }
@@ -890,7 +889,7 @@ mod tests {
         assert_eq!((read.from_file, read.from_index), (0, 4));
         drop(read);
         // The start wrote a new file, trusted again.
-        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000, 1000).unwrap();
+        let read = InboundLog::start(&store.conn, dir.path(), 0, 1000).unwrap();
         assert_eq!((read.from_file, read.from_index), (4, 0));
     }
 
@@ -960,7 +959,7 @@ mod tests {
         store.inbound_log.as_ref().unwrap().sync();
         drop(store);
         let store = SqliteStore::open(dir.path()).unwrap();
-        let read = InboundLog::start(&store.conn, dir.path(), 2_000, 1000, 1000).unwrap();
+        let read = InboundLog::start(&store.conn, dir.path(), 2_000, 1000).unwrap();
         let ids: Vec<_> = read.entries.iter().map(|e| e.0.clone()).collect();
         assert_eq!(ids, [v7(2_000, 2), v7(3_000, 3)]);
     }

@@ -135,13 +135,7 @@ impl SqliteStore {
             let started = std::time::Instant::now();
             tracing::debug!(?replayed, ?others, "store read: journal replayed, the rest");
             let dir = self.path.parent().unwrap_or(Path::new("."));
-            let read = inbound_log::InboundLog::start(
-                c,
-                dir,
-                inbound_since_ms,
-                inbound_limit,
-                inbound_limit,
-            )?;
+            let read = inbound_log::InboundLog::start(c, dir, inbound_since_ms, inbound_limit)?;
             tracing::debug!(
                 from_file = read.from_file,
                 from_index = read.from_index,
@@ -149,7 +143,7 @@ impl SqliteStore {
                 "recent inbound carrier ids read"
             );
             snap.recent_inbound = read.entries;
-            self.inbound_log = read.log;
+            self.inbound_log = Some(read.log);
         }
         Ok(snap)
     }
@@ -191,32 +185,20 @@ fn load_conversations(
     };
     // Slice i holds the ids from bounds[i - 1] (included) to bounds[i] (excluded).
     let slices = bounds.len() + 1;
-    let sql = |i: usize| {
-        let mut sql = conversation_select().to_string();
-        match (i > 0, i < slices - 1) {
-            (true, true) => sql.push_str(" WHERE c.id >= ?1 AND c.id < ?2"),
-            (true, false) => sql.push_str(" WHERE c.id >= ?1"),
-            (false, true) => sql.push_str(" WHERE c.id < ?2"),
-            (false, false) => {}
-        }
-        sql
-    };
     let read = |conn: &Connection, i: usize| -> Result<Vec<_>, StoreError> {
-        let lo = i.checked_sub(1).map(|j| bounds[j].as_str());
-        let hi = bounds.get(i).map(String::as_str);
-        let mut st = conn.prepare(&sql(i))?;
+        let mut sql = conversation_select().to_string();
         let mut args: Vec<&str> = Vec::new();
-        if let Some(lo) = lo {
+        if let Some(lo) = i.checked_sub(1).map(|j| bounds[j].as_str()) {
+            sql.push_str(" WHERE c.id >= ?");
             args.push(lo);
         }
-        if let Some(hi) = hi {
-            if lo.is_none() {
-                // ?2 without ?1: bind a placeholder for the unused ?1.
-                args.push("");
-            }
+        if let Some(hi) = bounds.get(i) {
+            sql.push_str(if args.is_empty() { " WHERE" } else { " AND" });
+            sql.push_str(" c.id < ?");
             args.push(hi);
         }
-        Ok(st
+        Ok(conn
+            .prepare(&sql)?
             .query_map(rusqlite::params_from_iter(args), conversation_from_row)?
             .collect::<Result<_, _>>()?)
     };
