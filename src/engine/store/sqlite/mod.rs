@@ -521,6 +521,8 @@ mod tests {
         }
     }
 
+    /// Eight events of 1 500 bytes that do not compress (random hex digits), so that each
+    /// commit writes about three pages.
     fn event_batch(seq: &mut u64) -> Vec<Write> {
         (0..8)
             .map(|_| {
@@ -531,10 +533,104 @@ mod tests {
                     epoch: "e".into(),
                     kind: "message.received".into(),
                     ts: "2026-11-22T10:00:00.000Z".into(),
-                    data: "x".repeat(1500),
+                    data: (0..1500)
+                        .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap())
+                        .collect(),
                 })
             })
             .collect()
+    }
+
+    fn event(seq: u64, data: String) -> StoredEvent {
+        StoredEvent {
+            stream: "tenant:acme".into(),
+            seq,
+            epoch: "e".into(),
+            kind: "message.received".into(),
+            ts: "2026-11-22T10:00:00.000Z".into(),
+            data,
+        }
+    }
+
+    /// Long event data is stored packed and read back as it was written; short data, and text
+    /// a store wrote before packing existed, read as text.
+    #[test]
+    fn event_data_is_packed_and_read_back_unchanged() {
+        use crate::engine::store::StoreRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
+        let message = r#"{"id":"01a20601-94f1-7065-98b8-35b959ab400a","tenant":"acme","body":"see you at the corner shop around noon, thanks ✓","status":"received","created_at":"2026-11-23T01:24:56.689Z"}"#;
+        let long =
+            format!(r#"{{"message":{message},"conversation":{{"last_message":{message}}}}}"#);
+        let short = r#"{"tenant":"acme"}"#.to_string();
+        store
+            .apply(&[
+                Write::Event(event(1, long.clone())),
+                Write::Event(event(2, short.clone())),
+            ])
+            .unwrap();
+        // An event as an earlier version stored it: JSON text, however long.
+        store
+            .conn
+            .execute(
+                "INSERT INTO events (stream, seq, epoch, kind, ts, data) VALUES ('tenant:acme', 3, 'e', 'k', 't', ?1)",
+                [&long],
+            )
+            .unwrap();
+        let types: Vec<(String, i64)> = store
+            .conn
+            .prepare("SELECT typeof(data), length(data) FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(types[0].0, "blob");
+        assert!(
+            (types[0].1 as usize) < long.len() * 3 / 4,
+            "packed {} of {} bytes",
+            types[0].1,
+            long.len()
+        );
+        assert_eq!(types[1].0, "text");
+        assert_eq!(types[2].0, "text");
+        let read = store.reader(1).unwrap();
+        let data: Vec<String> = read
+            .read_events("tenant:acme", 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.data)
+            .collect();
+        assert_eq!(data, [long.clone(), short, long]);
+    }
+
+    /// A damaged packed event is an error for its reader, never a panic or a huge allocation.
+    #[test]
+    fn damaged_packed_event_data_is_an_error() {
+        use crate::engine::store::StoreRead;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let read = store.reader(1).unwrap();
+        let damaged: [&[u8]; 4] = [
+            b"\x01\x00",                     // shorter than its length
+            &[0xff, 0xff, 0xff, 0x7f, 0x10], // claims 2 GiB
+            &[100, 0, 0, 0, 0xf0, 1, 2],     // a block that ends inside a literal run
+            &[2, 0, 0, 0, 0x20, 0xff, 0xfe], // two bytes that are not UTF-8
+        ];
+        for (i, blob) in damaged.iter().enumerate() {
+            let stream = format!("s{i}");
+            store
+                .conn
+                .execute(
+                    "INSERT INTO events (stream, seq, epoch, kind, ts, data) VALUES (?1, 1, 'e', 'k', 't', ?2)",
+                    params![stream, blob],
+                )
+                .unwrap();
+            match read.read_events(&stream, 0, 10) {
+                Err(e) => assert!(e.to_string().contains("data"), "{i}: {e}"),
+                Ok(events) => panic!("{i}: damaged data read as {:?}", events[0].data),
+            }
+        }
     }
 
     /// Past the restart size the checkpointer, not the writer, gets the WAL started again:

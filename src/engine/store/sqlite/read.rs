@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use super::open;
 use super::rows::{
     AGENT_ENTRY_COLUMNS, MESSAGE_COLUMNS, agent_entry_from_row, agent_from_row,
-    conversation_from_row, conversation_select, message_from_row, parse_enum,
+    conversation_from_row, conversation_select, message_from_row, parse_enum, unpack_event_data,
 };
 use crate::engine::store::{
     AgentEntry, AgentRow, ConsentEntry, ConversationQuery, StoreError, StoreRead, StoredEvent,
@@ -72,7 +72,7 @@ impl StoreRead for SqliteRead {
                     epoch: r.get(2)?,
                     kind: r.get(3)?,
                     ts: r.get(4)?,
-                    data: r.get(5)?,
+                    data: unpack_event_data(r, 5)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

@@ -153,3 +153,71 @@ pub(super) fn agent_entry_from_row(r: &Row) -> rusqlite::Result<AgentEntry> {
         revoked_at: r.get(6)?,
     })
 }
+
+/// Events shorter than this are stored as text: compressing them saves too little.
+const PACK_FROM: usize = 256;
+
+/// The largest event `data` a stored block may claim to hold (frames are far smaller); a
+/// damaged length is refused instead of allocated.
+const UNPACK_MAX: usize = 16 << 20;
+
+/// An event's `data` as stored: JSON text when short, else an LZ4 block (a BLOB: the text's
+/// length as 4 bytes little-endian, then the block). A message event carries the message twice
+/// (on its own and as the conversation's last message) and the same keys every time; packed,
+/// it writes less than half the pages, and the WAL and the checkpointer with it.
+pub(super) enum EventData<'a> {
+    Text(&'a str),
+    Packed(Vec<u8>),
+}
+
+impl rusqlite::ToSql for EventData<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            EventData::Text(s) => s.to_sql()?,
+            EventData::Packed(b) => b.to_sql()?,
+        })
+    }
+}
+
+pub(super) fn pack_event_data(data: &str) -> EventData<'_> {
+    if data.len() < PACK_FROM {
+        EventData::Text(data)
+    } else {
+        EventData::Packed(lz4_flex::block::compress_prepend_size(data.as_bytes()))
+    }
+}
+
+/// Reads back what [`pack_event_data`] stored in column `i` (text written before packing
+/// existed reads as is).
+pub(super) fn unpack_event_data(r: &Row, i: usize) -> rusqlite::Result<String> {
+    use rusqlite::types::{FromSqlError, Type, ValueRef};
+    let fail = |t: Type, why: String| rusqlite::Error::FromSqlConversionFailure(i, t, why.into());
+    match r.get_ref(i)? {
+        ValueRef::Text(t) => String::from_utf8(t.to_vec())
+            .map_err(|e| fail(Type::Text, format!("event data is not UTF-8: {e}"))),
+        ValueRef::Blob(b) => {
+            let Some((len, block)) = b.split_first_chunk::<4>() else {
+                return Err(fail(
+                    Type::Blob,
+                    "packed event data shorter than its length".into(),
+                ));
+            };
+            let len = u32::from_le_bytes(*len) as usize;
+            if len > UNPACK_MAX {
+                return Err(fail(
+                    Type::Blob,
+                    format!("packed event data claims {len} bytes"),
+                ));
+            }
+            let bytes = lz4_flex::block::decompress(block, len)
+                .map_err(|e| fail(Type::Blob, format!("packed event data is damaged: {e}")))?;
+            String::from_utf8(bytes)
+                .map_err(|e| fail(Type::Blob, format!("packed event data is not UTF-8: {e}")))
+        }
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            i,
+            other.data_type(),
+            Box::new(FromSqlError::InvalidType),
+        )),
+    }
+}

@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use super::rows::{enum_str, status_str};
+use super::rows::{enum_str, pack_event_data, status_str};
 use crate::engine::store::{ConversationExtra, Write};
 use crate::protocol::{Conversation, Direction};
 
@@ -233,7 +233,7 @@ pub(super) fn write_one(tx: &rusqlite::Transaction, w: &Write) -> rusqlite::Resu
         }
         Write::Event(e) => {
             tx.prepare_cached("INSERT INTO events (stream, seq, epoch, kind, ts, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-                .execute(params![e.stream, e.seq as i64, e.epoch, e.kind, e.ts, e.data])?;
+                .execute(params![e.stream, e.seq as i64, e.epoch, e.kind, e.ts, pack_event_data(&e.data)])?;
         }
         Write::StreamHead {
             stream,
