@@ -19,8 +19,11 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the store at {path} is not safe to use: {reason}")]
     Unsafe { path: String, reason: String },
-    #[error("stored data is damaged: {0}")]
-    Corrupt(String),
+    /// The data was written by a newer build (a later schema version than this one knows).
+    #[error(
+        "the data was written by a newer shortbox (schema version {found}; this build knows up to {known}): run that version or a later one"
+    )]
+    TooNew { found: i64, known: usize },
     #[error("cannot create {path}: {source}")]
     Io {
         path: String,

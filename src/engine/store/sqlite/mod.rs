@@ -284,10 +284,10 @@ fn replay_journal(conn: &mut Connection) -> Result<(), StoreError> {
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version as usize > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the database is at schema version {version}, newer than this build knows ({}); use a newer shortbox",
-            MIGRATIONS.len()
-        )));
+        return Err(StoreError::TooNew {
+            found: version,
+            known: MIGRATIONS.len(),
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         // An existing store is being upgraded: on a large one this can take a while (building
@@ -602,6 +602,30 @@ mod tests {
             .map(|e| e.data)
             .collect();
         assert_eq!(data, [long.clone(), short, long]);
+    }
+
+    /// A store from a newer build is refused with what to do, and left as it was.
+    #[test]
+    fn a_store_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(SqliteStore::open(dir.path()).unwrap());
+        let path = dir.path().join("shortbox.db");
+        let newer = MIGRATIONS.len() as i64 + 1;
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("a newer store opened");
+        let msg = err.to_string();
+        assert!(msg.contains("newer shortbox"), "{msg}");
+        assert!(msg.contains(&format!("schema version {newer}")), "{msg}");
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, newer);
     }
 
     /// A damaged packed event is an error for its reader, never a panic or a huge allocation.
