@@ -164,7 +164,8 @@ const UNPACK_MAX: usize = 16 << 20;
 /// An event's `data` as stored: JSON text when short, else an LZ4 block (a BLOB: the text's
 /// length as 4 bytes little-endian, then the block). A message event carries the message twice
 /// (on its own and as the conversation's last message) and the same keys every time; packed,
-/// it writes less than half the pages, and the WAL and the checkpointer with it.
+/// it takes about half the bytes (1 178 → 579 on average in B1), in the WAL and the
+/// checkpointer's copies alike.
 pub(super) enum EventData<'a> {
     Text(&'a str),
     Packed(Vec<u8>),
