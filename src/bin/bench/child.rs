@@ -242,6 +242,11 @@ impl DataDir {
     pub fn new(root: &Path, label: &str) -> anyhow::Result<DataDir> {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A label such as "saturate 9000/s run 1" names one directory, not a path.
+        let label: String = label
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
         let dir = root.join(format!("shortbox-bench-{}-{label}-{n}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -255,5 +260,22 @@ impl DataDir {
 impl Drop for DataDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataDir;
+
+    /// A run's label with a slash in it ("saturate 9000/s run 1") makes one directory under
+    /// the root, and nothing is left once the run is done.
+    #[test]
+    fn a_data_dir_is_one_directory_and_goes_away() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(root.path(), "saturate 9000/s run 1").unwrap();
+        assert_eq!(dir.0.parent(), Some(root.path()));
+        assert!(dir.0.is_dir());
+        drop(dir);
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
     }
 }
