@@ -478,7 +478,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::store::StoredEvent;
+    use crate::engine::store::{StoreRead, StoredEvent};
 
     /// Commits back to back (as under load) keep the WAL near the restart size: without the
     /// writer's own checkpoint it grows with everything written.
@@ -527,16 +527,10 @@ mod tests {
         (0..8)
             .map(|_| {
                 *seq += 1;
-                Write::Event(StoredEvent {
-                    stream: "tenant:acme".into(),
-                    seq: *seq,
-                    epoch: "e".into(),
-                    kind: "message.received".into(),
-                    ts: "2026-11-22T10:00:00.000Z".into(),
-                    data: (0..1500)
-                        .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap())
-                        .collect(),
-                })
+                let data = (0..1500)
+                    .map(|_| char::from_digit(rand::random_range(0..16), 16).unwrap())
+                    .collect();
+                Write::Event(event(*seq, data))
             })
             .collect()
     }
@@ -556,7 +550,6 @@ mod tests {
     /// a store wrote before packing existed, read as text.
     #[test]
     fn event_data_is_packed_and_read_back_unchanged() {
-        use crate::engine::store::StoreRead;
         let dir = tempfile::tempdir().unwrap();
         let mut store = SqliteStore::open(dir.path()).unwrap();
         let message = r#"{"id":"01a20601-94f1-7065-98b8-35b959ab400a","tenant":"acme","body":"see you at the corner shop around noon, thanks ✓","status":"received","created_at":"2026-11-23T01:24:56.689Z"}"#;
@@ -631,7 +624,6 @@ mod tests {
     /// A damaged packed event is an error for its reader, never a panic or a huge allocation.
     #[test]
     fn damaged_packed_event_data_is_an_error() {
-        use crate::engine::store::StoreRead;
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let read = store.reader(1).unwrap();
